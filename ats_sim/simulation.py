@@ -1,0 +1,296 @@
+"""A whole run: every line of a scenario advanced window by window, in one process or several.
+
+:class:`Simulation` yields, per window of simulated time, one :class:`~ats_sim.records.Batch`
+per record type, merged across lines in timestamp order (ties keep line order). Lines are
+independent, so with ``workers=N`` each worker process simulates some lines and the parent
+merges the same windows in the same order: the records are identical to a one-worker run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import multiprocessing as mp
+import re
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+
+from ats_sim.engine import DAY, LineSim, RunSpec
+from ats_sim.errors import ConfigError
+from ats_sim.records import RECORD_TYPES, Batch
+from ats_sim.scenario import Scenario, load_scenario, parse_clock
+
+__all__ = ["Simulation", "parse_until"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|days)\s*$", re.I)
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": DAY, "day": DAY, "days": DAY}
+
+
+def parse_duration(text: str) -> float:
+    """``"90s"``, ``"45m"``, ``"3h"``, ``"2d"`` (also combined, ``"1h30m"``) to seconds."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([a-zA-Z]+)", text)
+    if not parts or re.sub(r"[\d.\sa-zA-Z]", "", text) or "".join(f"{a}{b}" for a, b in parts) != text.replace(" ", ""):
+        raise ConfigError(f"until={text!r}: expected a duration such as '90m', '3h', '1h30m' or '2d', or a date-time")
+    total = 0.0
+    for num, unit in parts:
+        if unit.lower() not in _UNITS:
+            raise ConfigError(f"until={text!r}: unknown unit {unit!r}; use s, m, h or d")
+        total += float(num) * _UNITS[unit.lower()]
+    if total <= 0:
+        raise ConfigError(f"until={text!r}: the duration must be positive")
+    return total
+
+
+def _epoch_ms(scenario: Scenario) -> int:
+    tz = ZoneInfo(scenario.timezone)
+    midnight = dt.datetime.combine(scenario.start_date, dt.time(0), tzinfo=tz)
+    return int(midnight.timestamp() * 1000)
+
+
+def parse_until(scenario: Scenario, until: str | float | dt.datetime | dt.timedelta | None,
+                days: float | None) -> float:
+    """The end of a run in simulation seconds.
+
+    ``until`` is a duration from the start of service (``"3h"``, seconds, a ``timedelta``) or a
+    date-time (naive means the scenario's local time); ``days`` counts whole service days. With
+    neither, one service day.
+    """
+    start = parse_clock(scenario.operations.service_start)
+    end = parse_clock(scenario.operations.service_end)
+    if until is not None and days is not None:
+        raise ConfigError("give either until or days, not both")
+    if until is None:
+        n = 1 if days is None else days
+        if n <= 0:
+            raise ConfigError(f"days={days}: must be positive")
+        whole = math.floor(n)
+        if whole == n:
+            return (whole - 1) * DAY + end
+        return start + n * DAY
+    if isinstance(until, dt.datetime):
+        tz = ZoneInfo(scenario.timezone)
+        local = until.astimezone(tz) if until.tzinfo else until.replace(tzinfo=tz)
+        seconds = (local.timestamp() * 1000 - _epoch_ms(scenario)) / 1000
+        if seconds <= start:
+            raise ConfigError(f"until={until.isoformat()} is before the start of service on {scenario.start_date}")
+        return seconds
+    if isinstance(until, dt.timedelta):
+        return start + until.total_seconds()
+    if isinstance(until, int | float):
+        return start + float(until)
+    return start + parse_duration(str(until))
+
+
+def make_spec(
+    scenario: Scenario,
+    *,
+    seed: int | None,
+    until_s: float | None,
+    telemetry_interval_s: float | None,
+    emit_from_s: float | None = None,
+) -> RunSpec:
+    """The :class:`RunSpec` for a scenario, filling defaults from it."""
+    seed = scenario.seed if seed is None else seed
+    interval = scenario.telemetry_interval_s if telemetry_interval_s is None else telemetry_interval_s
+    if not 1 <= interval <= 300:
+        raise ConfigError(f"telemetry interval {interval} s is out of range: use 1 to 300 s")
+    digest = hashlib.sha256(f"{scenario.model_dump_json()}|{interval}".encode()).hexdigest()[:8]
+    return RunSpec(
+        scenario=scenario,
+        seed=int(seed),
+        run_id=f"{scenario.name}-s{seed}-{digest}",
+        epoch_ms=_epoch_ms(scenario),
+        emit_from_s=parse_clock(scenario.operations.service_start) if emit_from_s is None else emit_from_s,
+        until_s=until_s,
+        telemetry_interval_s=float(interval),
+    )
+
+
+def _boundaries(start: float, until: float | None, window_s: float) -> Iterator[float]:
+    k = 1
+    while True:
+        b = start + k * window_s
+        if until is not None and b >= until:
+            yield until
+            return
+        yield b
+        k += 1
+
+
+def merge(per_line: list[list[Batch]]) -> list[Batch]:
+    """One batch per record type, rows ordered by timestamp, ties in line order."""
+    out = []
+    for name, rtype in RECORD_TYPES.items():
+        parts = [b.data for batches in per_line for b in batches if b.type.name == name]
+        if not parts:
+            continue
+        if len(parts) == 1:
+            out.append(Batch(rtype, parts[0]))
+            continue
+        table = pa.Table.from_batches(parts, schema=rtype.arrow_schema)
+        ts = table.column("timestamp").cast(pa.int64()).to_numpy()
+        order = np.argsort(ts, kind="stable")
+        merged = table.take(pa.array(order)).combine_chunks()
+        out.append(Batch(rtype, merged.to_batches()[0]))
+    return out
+
+
+def _worker(conn: Connection, spec: RunSpec, line_ids: list[str], start: float, window_s: float) -> None:
+    """Worker process: simulate some lines, send each window's batches as Arrow IPC bytes."""
+    try:
+        sims = [LineSim(spec, spec.scenario.network.line(i)) for i in line_ids]
+        for b in _boundaries(start, spec.until_s, window_s):
+            payload = []
+            for sim in sims:
+                batches = sim.advance(b)
+                payload.append([(x.type.name, _ipc(x.data)) for x in batches])
+            conn.send_bytes(_pack(payload))
+        conn.send_bytes(b"")
+    except BaseException as exc:  # report any failure to the parent instead of hanging it
+        conn.send_bytes(b"!" + repr(exc).encode())
+    finally:
+        conn.close()
+
+
+def _ipc(batch: pa.RecordBatch) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as w:
+        w.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def _pack(payload: list[list[tuple[str, bytes]]]) -> bytes:
+    import pickle
+
+    return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpack(data: bytes) -> list[list[Batch]]:
+    import pickle
+
+    payload = pickle.loads(data)
+    out = []
+    for line_batches in payload:
+        out.append([
+            Batch(RECORD_TYPES[name], pa.ipc.open_stream(raw).read_next_batch())
+            for name, raw in line_batches
+        ])
+    return out
+
+
+class Simulation:
+    """A configured run. Iterate :meth:`windows` to get records; nothing is done before that.
+
+    Args:
+        scenario: a built-in name, a TOML path or a :class:`Scenario`.
+        until: duration from the start of service, or a date-time; ``None`` with ``days=None``
+            means one service day. Use ``forever=True`` for a run that never ends (live mode).
+        workers: processes to spread the lines over (at most one per line).
+        lines: only these line ids.
+    """
+
+    def __init__(
+        self,
+        scenario: str | Scenario,
+        *,
+        until: Any = None,
+        days: float | None = None,
+        seed: int | None = None,
+        telemetry_interval_s: float | None = None,
+        workers: int = 1,
+        lines: list[str] | None = None,
+        window_s: float = 300.0,
+        forever: bool = False,
+        start_date: dt.date | None = None,
+        emit_from: dt.datetime | None = None,
+    ) -> None:
+        sc = load_scenario(scenario)
+        if start_date is not None:
+            sc = sc.with_changes(start_date=start_date)
+        if lines:
+            known = [ln.id for ln in sc.network.lines]
+            bad = [x for x in lines if x not in known]
+            if bad:
+                raise ConfigError(f"no line {', '.join(bad)} in {sc.network.name!r}; lines: {', '.join(known)}")
+            net = sc.network.model_copy(update={"lines": [ln for ln in sc.network.lines if ln.id in lines]})
+            sc = sc.with_changes(network=net)
+        if workers < 1:
+            raise ConfigError(f"workers={workers}: must be at least 1")
+        self.scenario = sc
+        until_s = None if forever else parse_until(sc, until, days)
+        emit_from_s = None
+        if emit_from is not None:
+            emit_from_s = (emit_from.timestamp() * 1000 - _epoch_ms(sc)) / 1000
+        self.spec = make_spec(sc, seed=seed, until_s=until_s, telemetry_interval_s=telemetry_interval_s,
+                              emit_from_s=emit_from_s)
+        self.workers = min(workers, len(sc.network.lines))
+        self.window_s = window_s
+        self.start_s = parse_clock(sc.operations.service_start)
+        #: Simulation time reached by the last window yielded.
+        self.now_s = self.start_s
+
+    @property
+    def run_id(self) -> str:
+        """The id stamped on every record of this run."""
+        return self.spec.run_id
+
+    def to_epoch_ms(self, t: float) -> int:
+        """Simulation seconds to UTC epoch milliseconds."""
+        return self.spec.epoch_ms + round(t * 1000)
+
+    @property
+    def fraction_done(self) -> float | None:
+        """Share of the simulated span covered so far (``None`` for endless runs)."""
+        if self.spec.until_s is None:
+            return None
+        span = self.spec.until_s - self.start_s
+        return min(1.0, (self.now_s - self.start_s) / span) if span > 0 else 1.0
+
+    def windows(self) -> Iterator[list[Batch]]:
+        """Per window of simulated time, its records: one batch per record type present."""
+        if self.workers == 1:
+            sims = [LineSim(self.spec, ln) for ln in self.scenario.network.lines]
+            for b in _boundaries(self.start_s, self.spec.until_s, self.window_s):
+                merged = merge([sim.advance(b) for sim in sims])
+                self.now_s = b
+                yield merged
+            return
+        yield from self._parallel()
+
+    def _parallel(self) -> Iterator[list[Batch]]:
+        ids = [ln.id for ln in self.scenario.network.lines]
+        groups = [ids[i::self.workers] for i in range(self.workers)]
+        ctx = mp.get_context("spawn")
+        conns, procs = [], []
+        for g in groups:
+            parent, child = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=_worker, args=(child, self.spec, g, self.start_s, self.window_s), daemon=True)
+            p.start()
+            child.close()
+            conns.append(parent)
+            procs.append(p)
+        position = {line_id: k for k, line_id in enumerate(ids)}
+        try:
+            for b in _boundaries(self.start_s, self.spec.until_s, self.window_s):
+                slots: list[list[Batch]] = [[] for _ in ids]
+                for g, conn in zip(groups, conns, strict=True):
+                    data = conn.recv_bytes()
+                    if data.startswith(b"!"):
+                        raise RuntimeError(f"a simulation worker failed: {data[1:].decode()}")
+                    for line_id, batches in zip(g, _unpack(data), strict=True):
+                        slots[position[line_id]] = batches
+                self.now_s = b
+                yield merge(slots)
+        finally:
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+                p.join(timeout=5)
+            for c in conns:
+                c.close()
