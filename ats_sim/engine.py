@@ -267,6 +267,9 @@ class LineSim:
             self._check_platform(s, d, q.waiting(t_arr), t_arr)
             env.process(self._watch_dwell(train, train.visit, s, t_arr))
             yield env.timeout(dwell)
+            hold = self._regulation_hold(s, d, env.now)
+            if hold > 0:
+                yield env.timeout(hold)
             req_next = self.platforms[nxt][d].request()
             yield req_next
             t_dep = env.now
@@ -307,6 +310,14 @@ class LineSim:
         self.pools[back].append(train)
         if not self.dispatching[back]:
             self._set_phase(train, None)
+
+    def _regulation_hold(self, s: int, d: int, t: float) -> float:
+        """Extra dwell that keeps a train from leaving too soon after the one ahead."""
+        last = self.last_dep[s][d]
+        if last is None or self.ops.regulation_max_hold_s <= 0:
+            return 0.0
+        early = self.ops.regulation_fraction * self.headway(t) - (t - last)
+        return min(max(early, 0.0), self.ops.regulation_max_hold_s)
 
     def _hold(self, s: int, d: int, t: float) -> float:
         for h in self.holds:

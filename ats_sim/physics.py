@@ -83,7 +83,7 @@ def run_profile(
     """Integrate one run of ``distance_m`` (cached; see the module docstring)."""
     return _run_profile(
         round(distance_m, 1),
-        round(min(speed_limit_kmh, stock.top_speed_kmh), 2),
+        math.floor(min(speed_limit_kmh, stock.top_speed_kmh) * 100) / 100,
         round(grade_permille, 2),
         quantise_mass(mass_kg),
         stock,

@@ -53,14 +53,13 @@ def dwell_time_s(alighting: int, boarding: int, standees: int, doors: int, minim
 class PlatformQueue:
     """Passengers waiting on one platform (a station, one direction), oldest first."""
 
-    __slots__ = ("_dests", "_head", "_times", "arrived")
+    __slots__ = ("_dests", "_dropped", "_head", "_times")
 
     def __init__(self) -> None:
         self._times = np.empty(0, dtype=np.float64)
         self._dests = np.empty(0, dtype=np.int32)
         self._head = 0
-        #: Every passenger who ever arrived on this platform.
-        self.arrived = 0
+        self._dropped = 0
 
     def add(self, times: np.ndarray, dests: np.ndarray) -> None:
         """Append arrivals (sorted, none earlier than those already queued)."""
@@ -69,10 +68,14 @@ class PlatformQueue:
         if self._head > 4096:
             self._times = self._times[self._head:]
             self._dests = self._dests[self._head:]
+            self._dropped += self._head
             self._head = 0
         self._times = np.concatenate((self._times, times))
         self._dests = np.concatenate((self._dests, dests))
-        self.arrived += len(times)
+
+    def arrived_by(self, t: float) -> int:
+        """Every passenger who has arrived on this platform up to time ``t``."""
+        return self._dropped + int(np.searchsorted(self._times, t, side="right"))
 
     def waiting(self, t: float) -> int:
         """Passengers on the platform at time ``t``."""

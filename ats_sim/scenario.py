@@ -103,6 +103,10 @@ class Operations(_Strict):
     #: Multiplies the headways of a line, e.g. ``{ B = 1.25 }``.
     line_headway_factor: dict[str, Annotated[float, Field(gt=0.2, le=5)]] = {}
     min_dwell_s: Annotated[float, Field(ge=5, le=300)] = 20.0
+    #: Headway regulation, as an ATS does: a train that would leave less than this share of the
+    #: timetabled headway after the train ahead waits, up to ``regulation_max_hold_s``.
+    regulation_fraction: Annotated[float, Field(ge=0, le=1)] = 0.9
+    regulation_max_hold_s: Annotated[float, Field(ge=0, le=600)] = 20.0
     _check = _clock_validator("service_start", "service_end")
 
     @model_validator(mode="after")
@@ -193,8 +197,8 @@ class AlertThresholds(_Strict):
     overcrowding_clear_load_factor: Annotated[float, Field(gt=0)] = 0.9
     high_power_fraction: Annotated[float, Field(gt=0, le=1.5)] = 0.9
     high_power_min_s: Annotated[float, Field(ge=0)] = 30.0
-    bunching_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.5
-    bunching_clear_fraction: Annotated[float, Field(gt=0, le=1.5)] = 0.75
+    bunching_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.6
+    bunching_clear_fraction: Annotated[float, Field(gt=0, le=1.5)] = 0.8
     dwell_overrun_s: Annotated[float, Field(gt=0)] = 90.0
     platform_crowding_waiting: Annotated[int, Field(gt=0)] = 500
     platform_crowding_clear_waiting: Annotated[int, Field(gt=0)] = 350

@@ -13,7 +13,7 @@ import hashlib
 import math
 import multiprocessing as mp
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,22 +26,20 @@ from ats_sim.errors import ConfigError
 from ats_sim.records import RECORD_TYPES, Batch
 from ats_sim.scenario import Scenario, load_scenario, parse_clock
 
-__all__ = ["Simulation", "parse_until"]
+__all__ = ["Simulation", "merge", "parse_duration", "parse_until"]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|days)\s*$", re.I)
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": DAY, "day": DAY, "days": DAY}
 
 
 def parse_duration(text: str) -> float:
     """``"90s"``, ``"45m"``, ``"3h"``, ``"2d"`` (also combined, ``"1h30m"``) to seconds."""
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([a-zA-Z]+)", text)
-    if not parts or re.sub(r"[\d.\sa-zA-Z]", "", text) or "".join(f"{a}{b}" for a, b in parts) != text.replace(" ", ""):
-        raise ConfigError(f"until={text!r}: expected a duration such as '90m', '3h', '1h30m' or '2d', or a date-time")
-    total = 0.0
-    for num, unit in parts:
-        if unit.lower() not in _UNITS:
-            raise ConfigError(f"until={text!r}: unknown unit {unit!r}; use s, m, h or d")
-        total += float(num) * _UNITS[unit.lower()]
+    compact = str(text).replace(" ", "").lower()
+    parts = re.findall(r"(\d+(?:\.\d+)?)([a-z]+)", compact)
+    if not parts or "".join(a + b for a, b in parts) != compact or any(u not in _UNITS for _, u in parts):
+        raise ConfigError(
+            f"until={text!r}: expected a duration such as '90m', '3h', '1h30m' or '2d', or a date-time"
+        )
+    total = sum(float(n) * _UNITS[u] for n, u in parts)
     if total <= 0:
         raise ConfigError(f"until={text!r}: the duration must be positive")
     return total
@@ -121,6 +119,14 @@ def _boundaries(start: float, until: float | None, window_s: float) -> Iterator[
             return
         yield b
         k += 1
+
+
+def _capped(boundaries: Iterable[float], until: float) -> Iterator[float]:
+    for b in boundaries:
+        if b >= until:
+            yield until
+            return
+        yield b
 
 
 def merge(per_line: list[list[Batch]]) -> list[Batch]:
@@ -252,11 +258,19 @@ class Simulation:
         span = self.spec.until_s - self.start_s
         return min(1.0, (self.now_s - self.start_s) / span) if span > 0 else 1.0
 
-    def windows(self) -> Iterator[list[Batch]]:
-        """Per window of simulated time, its records: one batch per record type present."""
+    def windows(self, boundaries: Iterable[float] | None = None) -> Iterator[list[Batch]]:
+        """Per window of simulated time, its records: one batch per record type present.
+
+        ``boundaries`` (increasing simulation times) replaces the regular windows; a run that
+        has an end stops there.
+        """
+        if boundaries is None:
+            boundaries = _boundaries(self.start_s, self.spec.until_s, self.window_s)
+        elif self.spec.until_s is not None:
+            boundaries = _capped(boundaries, self.spec.until_s)
         if self.workers == 1:
             sims = [LineSim(self.spec, ln) for ln in self.scenario.network.lines]
-            for b in _boundaries(self.start_s, self.spec.until_s, self.window_s):
+            for b in boundaries:
                 merged = merge([sim.advance(b) for sim in sims])
                 self.now_s = b
                 yield merged

@@ -1,0 +1,181 @@
+"""Reading a GTFS feed: its tables as strings, checked at the edge.
+
+A feed is a zip archive (or a folder) of CSV files. Real feeds are messy: a byte-order mark
+before the header, quoted fields, spaces after commas, columns nobody asked for, the files one
+folder down inside the zip. :class:`Feed` copes with all of that and with nothing else: a
+missing file or column, an empty required field or a time that is not ``H:MM:SS`` raises
+:class:`GtfsError`, whose one line names the feed, the file inside it, the row and the field.
+Row numbers count the header as row 1, as a spreadsheet does.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+
+from ats_sim.errors import ConfigError
+
+__all__ = ["REQUIRED_COLUMNS", "Feed", "GtfsError", "parse_times"]
+
+
+class GtfsError(ConfigError):
+    """A GTFS feed that cannot be read or does not describe what was asked for."""
+
+
+#: Columns this package needs from each file it reads (the spec requires more; we ask for less).
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "routes.txt": ("route_id", "route_type"),
+    "trips.txt": ("route_id", "trip_id"),
+    "stops.txt": ("stop_id",),
+    "stop_times.txt": ("trip_id", "stop_id", "stop_sequence", "arrival_time", "departure_time"),
+    "shapes.txt": ("shape_id", "shape_pt_lat", "shape_pt_lon", "shape_pt_sequence"),
+    "frequencies.txt": ("trip_id", "start_time", "end_time", "headway_secs"),
+    "calendar.txt": (
+        "service_id", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+        "sunday", "start_date", "end_date",
+    ),
+    "calendar_dates.txt": ("service_id", "date", "exception_type"),
+    "agency.txt": (),
+}
+
+_TIME = re.compile(r"^\s*(\d{1,3}):([0-5]\d):([0-5]\d)\s*$")
+
+
+class Feed:
+    """The files of one GTFS feed, read lazily and cached, every value a stripped string."""
+
+    def __init__(self, source: str | Path) -> None:
+        self.path = Path(source)
+        self.label = self.path.name or str(self.path)
+        self._members: dict[str, str] = {}
+        self._zip: zipfile.ZipFile | None = None
+        self._cache: dict[str, pd.DataFrame] = {}
+        if self.path.is_dir():
+            self._members = {p.name: str(p) for p in self.path.glob("*.txt")}
+        elif self.path.is_file():
+            try:
+                self._zip = zipfile.ZipFile(self.path)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise GtfsError(f"{self.label}: not a GTFS zip archive ({exc})") from None
+            for name in self._zip.namelist():
+                base = PurePosixPath(name).name
+                if base.endswith(".txt") and not name.startswith("__MACOSX"):
+                    # A file at the top level wins over one in a sub-folder.
+                    if base not in self._members or "/" not in name:
+                        self._members[base] = name
+        else:
+            raise GtfsError(f"{self.path}: no such file or folder (expected a GTFS .zip)")
+
+    def has(self, filename: str) -> bool:
+        """Whether the feed contains ``filename`` (e.g. ``shapes.txt``)."""
+        return filename in self._members
+
+    def where(self, filename: str, row: int | None = None, field: str | None = None) -> str:
+        """``feed.zip: stops.txt row 7 field stop_lat``: the prefix of every error message."""
+        out = f"{self.label}: {filename}"
+        if row is not None:
+            out += f" row {row}"
+        if field is not None:
+            out += f": field {field}"
+        return out
+
+    def _read_text(self, filename: str) -> str:
+        member = self._members[filename]
+        try:
+            if self._zip is not None:
+                raw = self._zip.read(member)
+            else:
+                raw = Path(member).read_bytes()
+        except (OSError, zipfile.BadZipFile, RuntimeError) as exc:
+            raise GtfsError(f"{self.where(filename)}: cannot be read ({exc})") from None
+        try:
+            return raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return raw.decode("cp1252", errors="replace")
+
+    def table(self, filename: str, optional: Sequence[str] = ()) -> pd.DataFrame:
+        """``filename`` as a DataFrame of strings with its required and present optional columns.
+
+        A DataFrame index ``i`` is file row ``i + 2`` (the header is row 1).
+        """
+        if filename in self._cache:
+            return self._cache[filename]
+        if not self.has(filename):
+            raise GtfsError(f"{self.where(filename)}: missing from the feed (a GTFS feed needs it)")
+        required = REQUIRED_COLUMNS.get(filename, ())
+        wanted = set(required) | set(optional)
+        text = self._read_text(filename)
+        if not text.strip():
+            raise GtfsError(f"{self.where(filename)}: is empty (expected a header row)")
+        try:
+            df = pd.read_csv(
+                io.StringIO(text),
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                skipinitialspace=True,
+                usecols=lambda c: c.strip() in wanted,
+            )
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise GtfsError(f"{self.where(filename)}: not valid CSV ({str(exc).strip()})") from None
+        df.columns = [c.strip() for c in df.columns]
+        df = df.loc[:, ~df.columns.duplicated()]
+        missing = [c for c in required if c not in df.columns]
+        if missing:
+            header = text.lstrip("\ufeff").splitlines()[0]
+            raise GtfsError(
+                f"{self.where(filename)}: missing column {', '.join(missing)} "
+                f"(header is: {header[:120]})"
+            )
+        for col in df.columns:
+            df[col] = df[col].str.strip()
+        df = df.reset_index(drop=True)
+        self._cache[filename] = df
+        return df
+
+    def require_values(self, filename: str, column: str, rows: pd.Index | None = None) -> None:
+        """Raise if ``column`` is empty in any of ``rows`` (default: every row)."""
+        df = self.table(filename)
+        col = df[column] if rows is None else df.loc[rows, column]
+        empty = col.index[col == ""]
+        if len(empty):
+            raise GtfsError(f"{self.where(filename, int(empty[0]) + 2, column)} is empty")
+
+    def numbers(self, filename: str, column: str, rows: pd.Index | None = None,
+                allow_empty: bool = False) -> pd.Series:
+        """``column`` as floats (NaN where empty and ``allow_empty``); a bad value raises."""
+        df = self.table(filename)
+        col = df[column] if rows is None else df.loc[rows, column]
+        out = pd.to_numeric(col.where(col != "", None), errors="coerce").astype(float)
+        bad = out.isna() & (col != "")
+        if bad.any():
+            i = bad.idxmax()
+            raise GtfsError(f"{self.where(filename, int(i) + 2, column)}: {col[i]!r} is not a number")
+        if not allow_empty and out.isna().any():
+            i = out.isna().idxmax()
+            raise GtfsError(f"{self.where(filename, int(i) + 2, column)} is empty")
+        return out
+
+    def times(self, filename: str, column: str, rows: pd.Index | None = None) -> pd.Series:
+        """``column`` (``H:MM:SS``, hours may pass 24) as seconds after midnight; NaN where empty."""
+        df = self.table(filename)
+        col = df[column] if rows is None else df.loc[rows, column]
+        return parse_times(col, lambda i: self.where(filename, int(i) + 2, column))
+
+
+def parse_times(col: pd.Series, where: object) -> pd.Series:
+    """GTFS times to seconds after midnight (NaN where empty); ``where(index)`` names a bad row."""
+    parts = col.str.extract(_TIME)
+    bad = parts[0].isna() & (col != "")
+    if bad.any():
+        i = bad.idxmax()
+        loc = where(i) if callable(where) else str(where)
+        raise GtfsError(f"{loc}: {col[i]!r} is not a time of day like 08:15:00")
+    h, m, s = (pd.to_numeric(parts[k]).astype(float) for k in range(3))
+    return pd.Series(np.asarray(h * 3600 + m * 60 + s, dtype=float), index=col.index)
