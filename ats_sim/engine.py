@@ -72,6 +72,10 @@ class Phase:
     prev_code: int
     next_code: int
     profile: RunProfile | None = None
+    #: Load, trip and direction while in this phase (fixed at its start).
+    passengers: int = 0
+    trip_code: int = 0
+    direction: int = 0
 
 
 class Train:
@@ -349,6 +353,8 @@ class LineSim:
             train.k_next = max(train.k_next, math.ceil(now / self.dt - 1e-9))
         if phase is not None:
             phase.energy_j, phase.regen_j = train.energy_j, train.regen_j
+            phase.passengers, phase.trip_code, phase.direction = (
+                train.passengers, train.trip_code, train.direction)
         train.phase = phase
 
     @staticmethod
@@ -393,8 +399,8 @@ class LineSim:
             rg = np.interp(trel, p.t, p.regen_j)
             energy = ph.energy_j + np.interp(trel, p.t, p.drawn_j) - rg + ph.aux_w * trel
             regen = ph.regen_j + rg
-        self._tel.append((ks, chain, speed, acc, power, energy, regen, train.idx, train.trip_code,
-                          train.direction, ph.kind, ph.prev_code, ph.next_code, train.passengers))
+        self._tel.append((ks, chain, speed, acc, power, energy, regen, train.idx, ph.trip_code,
+                          ph.direction, ph.kind, ph.prev_code, ph.next_code, ph.passengers))
 
     # ---- events and alerts -------------------------------------------------------------------
     def _event(self, train: Train, s: int, d: int, kind: str, *, alighted: int, boarded: int,
