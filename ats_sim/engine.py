@@ -131,7 +131,7 @@ class LineSim:
         self.alert_seq = 0
         self.platform_alerts: dict[tuple[int, int], str] = {}
         self.holds = [
-            [line.stations.index(next(s for s in line.stations if s.id == d.station)), d, False]
+            [self.station_ids.index(d.station), d, False, parse_clock(d.at)]
             for d in sc.disruptions
             if isinstance(d, HoldTrain) and d.station in self.station_ids
         ]
@@ -144,6 +144,10 @@ class LineSim:
                 )
         self.service_start = parse_clock(self.ops.service_start)
         self.service_end = parse_clock(self.ops.service_end)
+        factor = self.ops.line_headway_factor.get(line.id, 1.0)
+        self._period_starts = np.array([parse_clock(p.start) for p in self.ops.periods])
+        self._period_headways = [p.headway_s * factor for p in self.ops.periods]
+        self._power_limit_w = self.thr.high_power_fraction * self.stock.rated_power_kw * 1000.0
         self._tel: list[tuple[Any, ...]] = []
         self._events: list[tuple[Any, ...]] = []
         self._alerts: list[tuple[Any, ...]] = []
@@ -174,7 +178,8 @@ class LineSim:
 
     def headway(self, t: float) -> float:
         """Timetabled headway at time ``t``."""
-        return self.ops.headway_at(self._tod(t), self.line.id)
+        i = int(np.searchsorted(self._period_starts, self._tod(t), side="right")) - 1
+        return self._period_headways[max(i, 0)]
 
     # ---- processes ---------------------------------------------------------------------------
     def _days(self) -> Generator[int, None, None]:
@@ -325,9 +330,9 @@ class LineSim:
 
     def _hold(self, s: int, d: int, t: float) -> float:
         for h in self.holds:
-            idx, spec, used = h
+            idx, spec, used, at = h
             if not used and idx == s and spec.direction == d and spec.day == self._day_of(t) \
-                    and self._tod(t) >= parse_clock(spec.at):
+                    and self._tod(t) >= at:
                 h[2] = True
                 return spec.minutes * 60.0
         return 0.0
@@ -485,8 +490,9 @@ class LineSim:
                     f"after {self.env.now - t_arr:.0f} s")
 
     def _schedule_power_alerts(self, train: Train, prof: RunProfile, aux_w: float, t0: float) -> None:
-        rated = self.stock.rated_power_kw * 1000.0
-        limit = self.thr.high_power_fraction * rated
+        limit = self._power_limit_w
+        if prof.peak_power_w + aux_w <= limit:
+            return
         above = (prof.power_w + aux_w) > limit
         if not above.any():
             return

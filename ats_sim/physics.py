@@ -56,16 +56,14 @@ class RunProfile:
     #: Speed and position when service braking began.
     brake_start_v: float
     brake_start_x: float
+    #: Highest traction draw at the collector, W.
+    peak_power_w: float
 
     @property
     def duration_s(self) -> float:
         """Departure to arrival, s."""
         return float(self.t[-1])
 
-    @property
-    def peak_power_w(self) -> float:
-        """Highest traction draw at the collector, W."""
-        return float(self.power_w.max())
 
 
 def quantise_mass(mass_kg: float) -> float:
@@ -214,4 +212,5 @@ def _run_profile(
         regen_j=regen,
         brake_start_v=brake_v,
         brake_start_x=brake_x,
+        peak_power_w=float(p_arr.max()),
     )

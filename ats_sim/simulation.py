@@ -11,16 +11,20 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-import multiprocessing as mp
+import os
+import pickle
 import re
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
-from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
 
+from ats_sim._worker import read_frame
 from ats_sim.engine import DAY, LineSim, RunSpec
 from ats_sim.errors import ConfigError
 from ats_sim.records import RECORD_TYPES, Batch
@@ -147,23 +151,6 @@ def merge(per_line: list[list[Batch]]) -> list[Batch]:
     return out
 
 
-def _worker(conn: Connection, spec: RunSpec, line_ids: list[str], start: float, window_s: float) -> None:
-    """Worker process: simulate some lines, send each window's batches as Arrow IPC bytes."""
-    try:
-        sims = [LineSim(spec, spec.scenario.network.line(i)) for i in line_ids]
-        for b in _boundaries(start, spec.until_s, window_s):
-            payload = []
-            for sim in sims:
-                batches = sim.advance(b)
-                payload.append([(x.type.name, _ipc(x.data)) for x in batches])
-            conn.send_bytes(_pack(payload))
-        conn.send_bytes(b"")
-    except BaseException as exc:  # report any failure to the parent instead of hanging it
-        conn.send_bytes(b"!" + repr(exc).encode())
-    finally:
-        conn.close()
-
-
 def _ipc(batch: pa.RecordBatch) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, batch.schema) as w:
@@ -171,23 +158,12 @@ def _ipc(batch: pa.RecordBatch) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _pack(payload: list[list[tuple[str, bytes]]]) -> bytes:
-    import pickle
-
-    return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-
-
 def _unpack(data: bytes) -> list[list[Batch]]:
-    import pickle
-
     payload = pickle.loads(data)
-    out = []
-    for line_batches in payload:
-        out.append([
-            Batch(RECORD_TYPES[name], pa.ipc.open_stream(raw).read_next_batch())
-            for name, raw in line_batches
-        ])
-    return out
+    return [
+        [Batch(RECORD_TYPES[name], pa.ipc.open_stream(raw).read_next_batch()) for name, raw in line_batches]
+        for line_batches in payload
+    ]
 
 
 class Simulation:
@@ -264,6 +240,7 @@ class Simulation:
         ``boundaries`` (increasing simulation times) replaces the regular windows; a run that
         has an end stops there.
         """
+        regular = boundaries is None
         if boundaries is None:
             boundaries = _boundaries(self.start_s, self.spec.until_s, self.window_s)
         elif self.spec.until_s is not None:
@@ -275,36 +252,41 @@ class Simulation:
                 self.now_s = b
                 yield merged
             return
-        yield from self._parallel()
+        if self.workers > 1 and not regular:
+            raise ConfigError("workers > 1 runs use regular windows; give no boundaries")
+        yield from self._parallel(boundaries)
 
-    def _parallel(self) -> Iterator[list[Batch]]:
+    def _parallel(self, boundaries: Iterable[float]) -> Iterator[list[Batch]]:
         ids = [ln.id for ln in self.scenario.network.lines]
         groups = [ids[i::self.workers] for i in range(self.workers)]
-        ctx = mp.get_context("spawn")
-        conns, procs = [], []
+        procs = []
+        # The workers import ats_sim from where this process did, installed or not.
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         for g in groups:
-            parent, child = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_worker, args=(child, self.spec, g, self.start_s, self.window_s), daemon=True)
-            p.start()
-            child.close()
-            conns.append(parent)
+            p = subprocess.Popen([sys.executable, "-m", "ats_sim._worker"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, env=env)
+            assert p.stdin is not None
+            pickle.dump((self.spec, g, self.start_s, self.window_s), p.stdin)
+            p.stdin.close()
             procs.append(p)
         position = {line_id: k for k, line_id in enumerate(ids)}
         try:
-            for b in _boundaries(self.start_s, self.spec.until_s, self.window_s):
+            for b in boundaries:
                 slots: list[list[Batch]] = [[] for _ in ids]
-                for g, conn in zip(groups, conns, strict=True):
-                    data = conn.recv_bytes()
+                for g, p in zip(groups, procs, strict=True):
+                    assert p.stdout is not None
+                    data = read_frame(p.stdout)
                     if data.startswith(b"!"):
                         raise RuntimeError(f"a simulation worker failed: {data[1:].decode()}")
-                    for line_id, batches in zip(g, _unpack(data), strict=True):
+                    for line_id, batches in zip(g, _unpack(data[1:]), strict=True):
                         slots[position[line_id]] = batches
                 self.now_s = b
                 yield merge(slots)
         finally:
             for p in procs:
-                if p.is_alive():
-                    p.terminate()
-                p.join(timeout=5)
-            for c in conns:
-                c.close()
+                if p.poll() is None:
+                    p.kill()
+                p.wait(timeout=10)
+                if p.stdout is not None:
+                    p.stdout.close()

@@ -13,7 +13,13 @@ from __future__ import annotations
 
 from ats_sim.gtfs.feed import GtfsError
 from ats_sim.gtfs.importer import ImportResult, LineImport, import_gtfs
-from ats_sim.gtfs.validate import Calibration, ExcludedSegment, SegmentCheck, ValidationReport, validate
+from ats_sim.gtfs.validate import (
+    Calibration,
+    ExcludedSegment,
+    SegmentCheck,
+    ValidationReport,
+    validate,
+)
 
 __all__ = [
     "Calibration",

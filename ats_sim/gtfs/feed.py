@@ -13,8 +13,9 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,8 +38,16 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "shapes.txt": ("shape_id", "shape_pt_lat", "shape_pt_lon", "shape_pt_sequence"),
     "frequencies.txt": ("trip_id", "start_time", "end_time", "headway_secs"),
     "calendar.txt": (
-        "service_id", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
-        "sunday", "start_date", "end_date",
+        "service_id",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "start_date",
+        "end_date",
     ),
     "calendar_dates.txt": ("service_id", "date", "exception_type"),
     "agency.txt": (),
@@ -55,7 +64,8 @@ class Feed:
         self.label = self.path.name or str(self.path)
         self._members: dict[str, str] = {}
         self._zip: zipfile.ZipFile | None = None
-        self._cache: dict[str, pd.DataFrame] = {}
+        #: Per file: the columns asked for so far, and the table read with them.
+        self._cache: dict[str, tuple[set[str], pd.DataFrame]] = {}
         if self.path.is_dir():
             self._members = {p.name: str(p) for p in self.path.glob("*.txt")}
         elif self.path.is_file():
@@ -65,10 +75,10 @@ class Feed:
                 raise GtfsError(f"{self.label}: not a GTFS zip archive ({exc})") from None
             for name in self._zip.namelist():
                 base = PurePosixPath(name).name
-                if base.endswith(".txt") and not name.startswith("__MACOSX"):
-                    # A file at the top level wins over one in a sub-folder.
-                    if base not in self._members or "/" not in name:
-                        self._members[base] = name
+                # A file at the top level wins over one in a sub-folder.
+                wanted = base.endswith(".txt") and not name.startswith("__MACOSX")
+                if wanted and (base not in self._members or "/" not in name):
+                    self._members[base] = name
         else:
             raise GtfsError(f"{self.path}: no such file or folder (expected a GTFS .zip)")
 
@@ -88,10 +98,7 @@ class Feed:
     def _read_text(self, filename: str) -> str:
         member = self._members[filename]
         try:
-            if self._zip is not None:
-                raw = self._zip.read(member)
-            else:
-                raw = Path(member).read_bytes()
+            raw = self._zip.read(member) if self._zip is not None else Path(member).read_bytes()
         except (OSError, zipfile.BadZipFile, RuntimeError) as exc:
             raise GtfsError(f"{self.where(filename)}: cannot be read ({exc})") from None
         try:
@@ -104,12 +111,15 @@ class Feed:
 
         A DataFrame index ``i`` is file row ``i + 2`` (the header is row 1).
         """
-        if filename in self._cache:
-            return self._cache[filename]
-        if not self.has(filename):
-            raise GtfsError(f"{self.where(filename)}: missing from the feed (a GTFS feed needs it)")
         required = REQUIRED_COLUMNS.get(filename, ())
         wanted = set(required) | set(optional)
+        if filename in self._cache:
+            asked, cached = self._cache[filename]
+            if wanted <= asked:
+                return cached
+            wanted |= asked
+        if not self.has(filename):
+            raise GtfsError(f"{self.where(filename)}: missing from the feed (a GTFS feed needs it)")
         text = self._read_text(filename)
         if not text.strip():
             raise GtfsError(f"{self.where(filename)}: is empty (expected a header row)")
@@ -120,6 +130,7 @@ class Feed:
                 keep_default_na=False,
                 na_filter=False,
                 skipinitialspace=True,
+                index_col=False,
                 usecols=lambda c: c.strip() in wanted,
             )
         except (pd.errors.ParserError, ValueError) as exc:
@@ -136,7 +147,7 @@ class Feed:
         for col in df.columns:
             df[col] = df[col].str.strip()
         df = df.reset_index(drop=True)
-        self._cache[filename] = df
+        self._cache[filename] = (wanted, df)
         return df
 
     def require_values(self, filename: str, column: str, rows: pd.Index | None = None) -> None:
@@ -147,8 +158,9 @@ class Feed:
         if len(empty):
             raise GtfsError(f"{self.where(filename, int(empty[0]) + 2, column)} is empty")
 
-    def numbers(self, filename: str, column: str, rows: pd.Index | None = None,
-                allow_empty: bool = False) -> pd.Series:
+    def numbers(
+        self, filename: str, column: str, rows: pd.Index | None = None, allow_empty: bool = False
+    ) -> pd.Series:
         """``column`` as floats (NaN where empty and ``allow_empty``); a bad value raises."""
         df = self.table(filename)
         col = df[column] if rows is None else df.loc[rows, column]
@@ -156,7 +168,9 @@ class Feed:
         bad = out.isna() & (col != "")
         if bad.any():
             i = bad.idxmax()
-            raise GtfsError(f"{self.where(filename, int(i) + 2, column)}: {col[i]!r} is not a number")
+            raise GtfsError(
+                f"{self.where(filename, int(i) + 2, column)}: {col[i]!r} is not a number"
+            )
         if not allow_empty and out.isna().any():
             i = out.isna().idxmax()
             raise GtfsError(f"{self.where(filename, int(i) + 2, column)} is empty")
@@ -169,13 +183,41 @@ class Feed:
         return parse_times(col, lambda i: self.where(filename, int(i) + 2, column))
 
 
-def parse_times(col: pd.Series, where: object) -> pd.Series:
-    """GTFS times to seconds after midnight (NaN where empty); ``where(index)`` names a bad row."""
-    parts = col.str.extract(_TIME)
-    bad = parts[0].isna() & (col != "")
-    if bad.any():
-        i = bad.idxmax()
-        loc = where(i) if callable(where) else str(where)
-        raise GtfsError(f"{loc}: {col[i]!r} is not a time of day like 08:15:00")
-    h, m, s = (pd.to_numeric(parts[k]).astype(float) for k in range(3))
-    return pd.Series(np.asarray(h * 3600 + m * 60 + s, dtype=float), index=col.index)
+def parse_times(col: pd.Series, where: Callable[[Any], str]) -> pd.Series:
+    """GTFS times to seconds after midnight (NaN where empty); ``where(index)`` names a bad row.
+
+    ``HH:MM:SS`` and ``H:MM:SS`` are decoded as bytes with NumPy (stop_times.txt has millions of
+    rows); anything else (three-digit hours, a bad value) goes through a regular expression.
+    """
+    text = col.to_numpy(dtype=str)
+    out = np.full(len(text), np.nan)
+    lengths = np.char.str_len(text)
+    padded = np.where(lengths == 7, np.char.add("0", text), text)
+    fast = (lengths == 7) | (lengths == 8)
+    if fast.any():
+        raw = np.frombuffer(padded[fast].astype("S8").tobytes(), dtype=np.uint8).reshape(-1, 8)
+        digits = raw.astype(np.int64) - ord("0")
+        num = np.delete(digits, [2, 5], axis=1)
+        ok = (
+            (raw[:, 2] == ord(":"))
+            & (raw[:, 5] == ord(":"))
+            & np.all((num >= 0) & (num <= 9), axis=1)
+            & (num[:, 2] <= 5)
+            & (num[:, 4] <= 5)
+        )
+        secs = (
+            (num[:, 0] * 10 + num[:, 1]) * 3600
+            + (num[:, 2] * 10 + num[:, 3]) * 60
+            + num[:, 4] * 10
+            + num[:, 5]
+        )
+        idx = np.flatnonzero(fast)
+        out[idx[ok]] = secs[ok]
+        fast[idx[~ok]] = False
+    for i in np.flatnonzero(~fast & (lengths > 0)):
+        value = str(text[i])
+        m = _TIME.match(value)
+        if m is None:
+            raise GtfsError(f"{where(col.index[i])}: {value!r} is not a time of day like 08:15:00")
+        out[i] = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
+    return pd.Series(out, index=col.index)

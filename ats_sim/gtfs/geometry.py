@@ -22,8 +22,12 @@ EARTH_RADIUS_M = 6_371_008.8
 UNITS: dict[str, float] = {"metres": 1.0, "kilometres": 1000.0, "feet": 0.3048, "miles": 1609.344}
 
 
-def great_circle_m(lat1: np.ndarray | float, lon1: np.ndarray | float,
-                   lat2: np.ndarray | float, lon2: np.ndarray | float) -> np.ndarray:
+def great_circle_m(
+    lat1: np.ndarray | float,
+    lon1: np.ndarray | float,
+    lat2: np.ndarray | float,
+    lon2: np.ndarray | float,
+) -> np.ndarray:
     """Haversine distance, m."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dp = p2 - p1
@@ -41,12 +45,19 @@ def path_length_m(lat: Sequence[float], lon: Sequence[float]) -> np.ndarray:
 
 def _xy(lat: np.ndarray, lon: np.ndarray, lat0: float) -> np.ndarray:
     k = math.pi / 180 * EARTH_RADIUS_M
-    return np.column_stack([np.asarray(lon) * k * math.cos(math.radians(lat0)), np.asarray(lat) * k])
+    return np.column_stack(
+        [np.asarray(lon) * k * math.cos(math.radians(lat0)), np.asarray(lat) * k]
+    )
 
 
-def project_along(shape_lat: Sequence[float], shape_lon: Sequence[float],
-                  stop_lat: Sequence[float], stop_lon: Sequence[float],
-                  max_offset_m: float = 250.0, slack_m: float = 60.0) -> np.ndarray | None:
+def project_along(
+    shape_lat: Sequence[float],
+    shape_lon: Sequence[float],
+    stop_lat: Sequence[float],
+    stop_lon: Sequence[float],
+    max_offset_m: float = 250.0,
+    slack_m: float = 60.0,
+) -> np.ndarray | None:
     """Distance along a polyline of each stop, in stop order, m; None if the stops do not fit.
 
     Stops are placed in order, each at or after the previous one, at the earliest point whose
@@ -91,7 +102,9 @@ def project_along(shape_lat: Sequence[float], shape_lon: Sequence[float],
     return np.array(out)
 
 
-def detect_unit(span_in_feed: float, measured_m: float, measured_is_track: bool) -> tuple[str, float] | None:
+def detect_unit(
+    span_in_feed: float, measured_m: float, measured_is_track: bool
+) -> tuple[str, float] | None:
     """The unit in which a ``shape_dist_traveled`` span matches a measured distance.
 
     ``measured_is_track`` says the measurement follows the track (a shape); otherwise it is a

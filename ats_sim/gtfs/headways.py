@@ -43,7 +43,7 @@ class Timetable:
 
 def clock(seconds: float) -> str:
     """Seconds after midnight as ``HH:MM`` (hours past 24 kept, as GTFS and scenarios do)."""
-    minutes = int(round(seconds / 60.0))
+    minutes = round(seconds / 60.0)
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
@@ -63,8 +63,8 @@ def headway_periods(departures: Sequence[float]) -> Timetable:
     gaps = np.minimum(gaps, MAX_HEADWAY_S)
     slots = np.floor(deps[:-1] / WINDOW_S).astype(int)
     periods: list[tuple[float, list[float]]] = []  # (start, gaps)
-    for h in range(int(slots.min()), int(slots.max()) + 1):
-        g = gaps[(slots == h) & (gaps > 0)].tolist()
+    for slot in range(int(slots.min()), int(slots.max()) + 1):
+        g = gaps[(slots == slot) & (gaps > 0)].tolist()
         if not g:
             continue
         if periods:
@@ -72,17 +72,17 @@ def headway_periods(departures: Sequence[float]) -> Timetable:
             if abs(float(np.median(g)) - cur) <= MERGE_TOLERANCE * cur:
                 periods[-1][1].extend(g)
                 continue
-        periods.append((max(start, h * WINDOW_S), g))
+        periods.append((max(start, slot * WINDOW_S), g))
     if not periods:  # every departure at the same second
         return Timetable(start, end, [(start, MIN_HEADWAY_S)], len(deps), 0.0)
     out = [(s, _round_headway(float(np.median(g)))) for s, g in periods]
     # Periods with equal rounded headways collapse; starts must stay before the end of service.
     merged: list[tuple[float, float]] = []
-    for s, h in out:
-        if s >= end:
+    for at, head in out:
+        if at >= end:
             break
-        if merged and merged[-1][1] == h:
+        if merged and merged[-1][1] == head:
             continue
-        merged.append((s, h))
+        merged.append((at, head))
     merged[0] = (start, merged[0][1])
     return Timetable(start, end, merged, len(deps), float(np.median(gaps)))

@@ -24,21 +24,46 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-import tomli_w
 from pydantic import ValidationError
 
+from ats_sim.errors import ConfigError
 from ats_sim.gtfs.feed import Feed, GtfsError
 from ats_sim.gtfs.geometry import detect_unit, path_length_m, project_along
 from ats_sim.gtfs.headways import LATEST_S, Timetable, clock, headway_periods
 from ats_sim.gtfs.trips import (
-    CABLE_TYPES, METRO_TYPES, RAIL_TYPES, RouteInfo, Stations, Trip, load_trips, select_routes,
+    CABLE_TYPES,
+    METRO_TYPES,
+    RAIL_TYPES,
+    RouteInfo,
+    Stations,
+    Trip,
+    load_trips,
+    select_routes,
     service_day,
 )
 from ats_sim.network import Line, Network, Station
 from ats_sim.rolling_stock import RollingStock
 from ats_sim.scenario import Scenario
 
-__all__ = ["ImportResult", "LineImport", "import_gtfs", "route_types_for", "station_id", "station_stop"]
+__all__ = [
+    "ImportResult",
+    "LineImport",
+    "import_gtfs",
+    "route_types_for",
+    "station_id",
+    "station_stop",
+]
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    """TOML text of ``data`` (tomli-w is imported only when a file is written)."""
+    try:
+        import tomli_w
+    except ModuleNotFoundError:
+        raise ConfigError(
+            "writing TOML needs the tomli-w package: pip install 'ats-sim[gtfs]' (or pip install tomli-w)"
+        ) from None
+    return tomli_w.dumps(data)
 
 
 def station_id(line_id: str, stop_id: str, occurrence: int = 1) -> str:
@@ -51,7 +76,7 @@ def station_stop(line_id: str, sid: str) -> str | None:
     prefix = f"{line_id}-"
     if not sid.startswith(prefix):
         return None
-    stop = sid[len(prefix):]
+    stop = sid[len(prefix) :]
     base, _, occ = stop.rpartition("#")
     return base if base and occ.isdigit() else stop
 
@@ -107,13 +132,17 @@ class ImportResult:
         for ln in data["lines"]:
             if not ln["segments"]:
                 del ln["segments"]
-        return self._header() + tomli_w.dumps(data)
+        return self._header() + _dumps(data)
 
     def scenario_toml(self, network: str | None = None) -> str:
         """The scenario as TOML; ``network`` is a path to write there, else the network is embedded."""
         sc = self.scenario
         data: dict[str, Any] = {"name": sc.name, "description": sc.description}
-        data["network"] = network if network is not None else self.network.model_dump(by_alias=True, exclude_none=True)
+        data["network"] = (
+            network
+            if network is not None
+            else self.network.model_dump(by_alias=True, exclude_none=True)
+        )
         data["start_date"] = sc.start_date
         data["timezone"] = sc.timezone
         data["day_type"] = sc.day_type
@@ -122,7 +151,7 @@ class ImportResult:
         data["operations"] = sc.operations.model_dump(exclude_defaults=False)
         if not data["operations"]["line_headway_factor"]:
             del data["operations"]["line_headway_factor"]
-        return self._header() + tomli_w.dumps(data)
+        return self._header() + _dumps(data)
 
     def write(self, out: str | Path, embed: bool = False) -> list[Path]:
         """Write the scenario to ``out`` and, unless ``embed``, the network beside it."""
@@ -141,8 +170,11 @@ class ImportResult:
 
     def _header(self) -> str:
         lines = [f"# Imported by ats-sim import-gtfs from {self.feed_label}"]
-        lines += [f"# line {li.line_id}: route {li.route.label}, {len(li.stops)} stations, "
-                  f"chainage from {li.chainage_method}" for li in self.lines]
+        lines += [
+            f"# line {li.line_id}: route {li.route.label}, {len(li.stops)} stations, "
+            f"chainage from {li.chainage_method}"
+            for li in self.lines
+        ]
         lines += [f"# note: {n}" for n in self.notes]
         return "\n".join(lines) + "\n\n"
 
@@ -184,10 +216,14 @@ def import_gtfs(
         if not today:
             notes.append(f"route {route.label} has no trips on {day}; its pattern uses every day")
             today = trips
-        line, info = _build_line(feed, stations, route, today, stock, speed_limit_kmh, daily_entries)
+        line, info = _build_line(
+            feed, stations, route, today, stock, speed_limit_kmh, daily_entries
+        )
         built.append((line, info, today))
     if not built:
-        raise GtfsError(f"{feed.label}: none of the chosen routes ({', '.join(r.label for r in chosen)}) has a trip with times")
+        raise GtfsError(
+            f"{feed.label}: none of the chosen routes ({', '.join(r.label for r in chosen)}) has a trip with times"
+        )
     infos = [b[1] for b in built]
     operations = _operations(infos, [b[2] for b in built], notes)
     tz = _timezone(feed, notes)
@@ -195,8 +231,8 @@ def import_gtfs(
     data: dict[str, Any] = {
         "name": label,
         "description": f"Imported from GTFS feed {feed.label}: "
-                       + ", ".join(i.route.label for i in infos)
-                       + (f"; service of {day.isoformat()}" if day else ""),
+        + ", ".join(i.route.label for i in infos)
+        + (f"; service of {day.isoformat()}" if day else ""),
         "network": {"name": label, "lines": [b[0].model_dump(by_alias=True) for b in built]},
         "rolling_stock": stock.model_dump(),
         "operations": operations,
@@ -212,7 +248,9 @@ def import_gtfs(
     except ValidationError as exc:  # the importer should build valid values; say so if not
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise GtfsError(f"{feed.label}: the imported scenario does not validate at {where}: {first['msg']}") from None
+        raise GtfsError(
+            f"{feed.label}: the imported scenario does not validate at {where}: {first['msg']}"
+        ) from None
     return ImportResult(scenario, infos, day, feed.label, notes, rolling_stock is not None)
 
 
@@ -254,16 +292,23 @@ def _direction_groups(trips: list[Trip]) -> dict[str, list[Trip]]:
     return {k: v for k, v in groups.items() if v}
 
 
-def _cut_reversal(pattern: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
-    """The pattern up to where a trip turns back on itself, and a note when it does."""
+def _cut_reversal(pattern: tuple[str, ...]) -> tuple[str, ...]:
+    """The pattern up to where a trip turns back on itself and retraces the line."""
     for k in range(2, len(pattern)):
         if pattern[k] == pattern[k - 2]:
-            return pattern[:k], f"trips reverse at {pattern[k - 1]} and retrace the line; the rest is not a separate line"
-    return pattern, None
+            return pattern[:k]
+    return pattern
 
 
-def _build_line(feed: Feed, stations: Stations, route: RouteInfo, trips: list[Trip], stock: RollingStock,
-                speed_limit_kmh: float | None, daily_entries: float | None) -> tuple[Line, LineImport]:
+def _build_line(
+    feed: Feed,
+    stations: Stations,
+    route: RouteInfo,
+    trips: list[Trip],
+    stock: RollingStock,
+    speed_limit_kmh: float | None,
+    daily_entries: float | None,
+) -> tuple[Line, LineImport]:
     notes: list[str] = []
     groups = _direction_groups(trips)
     dominant: list[tuple[tuple[str, ...], int, str]] = []
@@ -274,44 +319,78 @@ def _build_line(feed: Feed, stations: Stations, route: RouteInfo, trips: list[Tr
         pat, n = counts.most_common(1)[0]
         dominant.append((pat, n, d))
         if len(counts) > 1:
-            notes.append(f"direction {d}: {len(counts)} stop patterns, the dominant one has {n} of {sum(counts.values())} runs")
-    pattern, n_runs, direction = max(dominant, key=lambda p: (len(_cut_reversal(p[0])[0]), p[1]))
-    line_pattern, cut = _cut_reversal(pattern)
-    if cut:
-        notes.append(cut)
+            notes.append(
+                f"direction {d}: {len(counts)} stop patterns, the dominant one has {n} of {sum(counts.values())} runs"
+            )
+    pattern, _, direction = max(dominant, key=lambda p: (len(_cut_reversal(p[0])), p[1]))
+    line_pattern = _cut_reversal(pattern)
+    if line_pattern != pattern:
+        notes.append(
+            f"trips reverse at {stations.name(line_pattern[-1])} and retrace the line; "
+            "the line ends there"
+        )
     served = {s for t in trips for s in t.stations}
     missing = served - set(line_pattern)
     if missing:
         names = ", ".join(sorted(stations.name(s) for s in missing)[:6])
-        notes.append(f"{len(missing)} station(s) off the dominant pattern are not on the line (a branch or short working): {names}")
+        notes.append(
+            f"{len(missing)} station(s) off the dominant pattern are not on the line (a branch or short working): {names}"
+        )
     occurrences = Counter[str]()
     ids = []
     for s in line_pattern:
         occurrences[s] += 1
         ids.append(station_id(route.line_id, s, occurrences[s]))
     if any(v > 1 for v in occurrences.values()):
-        notes.append("the line is a loop: its closing station appears again at the end as a separate platform")
+        notes.append(
+            "the line is a loop: its closing station appears again at the end as a separate platform"
+        )
     rep = [t for t in trips if t.pattern == pattern]
     chain, method = _chainage(feed, stations, rep, len(line_pattern), notes)
     coords = [stations.coords(s) for s in line_pattern]
-    line_stations = [
-        Station(id=i, name=stations.name(s), chainage_m=round(float(c), 1), lat=round(la, 6), lon=round(lo, 6))
-        for i, s, c, (la, lo) in zip(ids, line_pattern, chain, coords, strict=True)
-    ]
     if route.route_type in CABLE_TYPES:
-        notes.append(f"route_type {route.route_type} is cable-hauled: the train model cannot represent it")
+        notes.append(
+            f"route_type {route.route_type} is cable-hauled: the train model cannot represent it"
+        )
     dir_trips = groups[direction]
     departures = [r for t in dir_trips for r in t.runs]
-    line = Line(
-        id=route.line_id,
-        name=(route.long_name or route.short_name or route.route_id),
-        color=route.color,
-        stations=line_stations,
-        speed_limit_kmh=speed_limit_kmh or stock.top_speed_kmh,
-        **({"daily_entries": daily_entries} if daily_entries is not None else {}),
+    try:
+        line_stations = [
+            Station(
+                id=i,
+                name=stations.name(s),
+                chainage_m=round(float(c), 1),
+                lat=round(la, 6),
+                lon=round(lo, 6),
+            )
+            for i, s, c, (la, lo) in zip(ids, line_pattern, chain, coords, strict=True)
+        ]
+        fields: dict[str, Any] = {
+            "id": route.line_id,
+            "name": route.long_name or route.short_name or route.route_id,
+            "color": route.color,
+            "stations": line_stations,
+            "speed_limit_kmh": speed_limit_kmh or stock.top_speed_kmh,
+        }
+        if daily_entries is not None:
+            fields["daily_entries"] = daily_entries
+        line = Line.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        msg = first["msg"].removeprefix("Value error, ")
+        where = ".".join(str(p) for p in first["loc"])
+        raise GtfsError(
+            f"{feed.label}: route {route.label} does not make a valid line ({where}: {msg})"
+        ) from None
+    info = LineImport(
+        route,
+        tuple(line_pattern),
+        method,
+        len(departures),
+        len({t.pattern for t in trips}),
+        headway_periods(departures),
+        tuple(notes),
     )
-    info = LineImport(route, tuple(line_pattern), method, len(departures),
-                      len({t.pattern for t in trips}), headway_periods(departures), tuple(notes))
     return line, info
 
 
@@ -325,13 +404,18 @@ def _stop_indices(trip: Trip, n: int) -> list[int]:
     return out[:n]
 
 
-def _chainage(feed: Feed, stations: Stations, rep: list[Trip], n: int, notes: list[str]) -> tuple[np.ndarray, str]:
+def _chainage(
+    feed: Feed, stations: Stations, rep: list[Trip], n: int, notes: list[str]
+) -> tuple[np.ndarray, str]:
     """Chainage of the line's stations, m, and where it came from."""
     rep = sorted(rep, key=lambda t: (not t.shape_id, np.isnan(t.dist).any()))
     trip = rep[0]
     idx = _stop_indices(trip, n)
     pts = [stations.stop_coords(trip.stops[i]) for i in idx]
-    pts = [p if not math.isnan(p[0]) else stations.coords(trip.stations[i]) for p, i in zip(pts, idx, strict=True)]
+    pts = [
+        p if not math.isnan(p[0]) else stations.coords(trip.stations[i])
+        for p, i in zip(pts, idx, strict=True)
+    ]
     lat, lon = [p[0] for p in pts], [p[1] for p in pts]
     along = _along_shape(feed, trip.shape_id, lat, lon)
     if along is not None and np.all(np.diff(along) >= 1.0):
@@ -344,15 +428,23 @@ def _chainage(feed: Feed, stations: Stations, rep: list[Trip], n: int, notes: li
         d = t.dist[_stop_indices(t, n)]
         if len(d) == n and not np.isnan(d).any() and np.all(np.diff(d) > 0):
             span = float(d[-1] - d[0])
-            measured = float(shape_chain[-1]) if shape_chain is not None else float(path_length_m(lat, lon)[-1])
+            measured = (
+                float(shape_chain[-1])
+                if shape_chain is not None
+                else float(path_length_m(lat, lon)[-1])
+            )
             unit = detect_unit(span, measured, shape_chain is not None)
             if unit is None:
-                notes.append(f"shape_dist_traveled spans {span:g} against {measured:.0f} m measured: no unit fits; not used")
+                notes.append(
+                    f"shape_dist_traveled spans {span:g} against {measured:.0f} m measured: no unit fits; not used"
+                )
                 break
             return (d - d[0]) * unit[1], f"shape_dist_traveled ({unit[0]})"
     else:
         if any(not np.isnan(t.dist).all() for t in rep):
-            notes.append("shape_dist_traveled is incomplete or not increasing along the line; not used")
+            notes.append(
+                "shape_dist_traveled is incomplete or not increasing along the line; not used"
+            )
     if shape_chain is not None:
         return shape_chain, f"distance along shapes.txt (shape {trip.shape_id})"
     gc = path_length_m(lat, lon)
@@ -365,7 +457,9 @@ def _chainage(feed: Feed, stations: Stations, rep: list[Trip], n: int, notes: li
     return gc, "great-circle between stations"
 
 
-def _along_shape(feed: Feed, shape_id: str, lat: list[float], lon: list[float]) -> np.ndarray | None:
+def _along_shape(
+    feed: Feed, shape_id: str, lat: list[float], lon: list[float]
+) -> np.ndarray | None:
     if not shape_id or not feed.has("shapes.txt"):
         return None
     sh = feed.table("shapes.txt")
@@ -379,7 +473,9 @@ def _along_shape(feed: Feed, shape_id: str, lat: list[float], lon: list[float]) 
     return project_along(plat.to_numpy()[order], plon.to_numpy()[order], lat, lon)
 
 
-def _operations(infos: list[LineImport], trips: list[list[Trip]], notes: list[str]) -> dict[str, Any]:
+def _operations(
+    infos: list[LineImport], trips: list[list[Trip]], notes: list[str]
+) -> dict[str, Any]:
     """``[operations]``: service hours and periods of the busiest line, other lines by factor."""
     ref = max(infos, key=lambda i: i.runs)
     tt = ref.timetable
@@ -397,13 +493,21 @@ def _operations(infos: list[LineImport], trips: list[list[Trip]], notes: list[st
         if abs(f - 1) > 0.05:
             factors[i.line_id] = round(min(max(f, 0.21), 5.0), 3)
     if len(infos) > 1:
-        notes.append(f"headway periods follow line {ref.line_id}; other lines scale them by their median headway")
+        notes.append(
+            f"headway periods follow line {ref.line_id}; other lines scale them by their median headway"
+        )
     dwell = _dwell(trips)
-    ops: dict[str, Any] = {"service_start": clock(start), "service_end": clock(min(end, LATEST_S)), "periods": periods}
+    ops: dict[str, Any] = {
+        "service_start": clock(start),
+        "service_end": clock(min(end, LATEST_S)),
+        "periods": periods,
+    }
     if factors:
         ops["line_headway_factor"] = factors
     if dwell is None:
-        notes.append("the feed gives no dwell times (arrival equals departure); min_dwell_s keeps its default")
+        notes.append(
+            "the feed gives no dwell times (arrival equals departure); min_dwell_s keeps its default"
+        )
     else:
         ops["min_dwell_s"] = round(min(max(dwell, 5.0), 300.0), 1)
     return ops
@@ -411,7 +515,9 @@ def _operations(infos: list[LineImport], trips: list[list[Trip]], notes: list[st
 
 def _dwell(groups: list[list[Trip]]) -> float | None:
     """Typical dwell at intermediate stops, s; None when the feed has no separate times."""
-    values = np.concatenate([(t.departure - t.arrival)[1:-1] for ts in groups for t in ts] or [np.array([])])
+    values = np.concatenate(
+        [(t.departure - t.arrival)[1:-1] for ts in groups for t in ts] or [np.array([])]
+    )
     values = values[~np.isnan(values)]
     if not len(values) or not (values > 0).any():
         return None

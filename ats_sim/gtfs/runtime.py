@@ -26,5 +26,11 @@ def simulated_run_time_s(
     Raises ``ValueError`` when the run is impossible (zero distance, a grade the train cannot
     start on).
     """
-    profile = run_profile(distance_m, speed_limit_kmh, grade_permille, rolling_stock.mass_kg(passengers), rolling_stock)
+    profile = run_profile(
+        distance_m,
+        speed_limit_kmh,
+        grade_permille,
+        rolling_stock.mass_kg(passengers),
+        rolling_stock,
+    )
     return profile.duration_s

@@ -40,8 +40,16 @@ METRO_TYPES: tuple[int, ...] = (1, 400, 401, 402, 403, 404)
 #: Route types that mean rail: GTFS 2 and the extended railway types 100-117.
 RAIL_TYPES: tuple[int, ...] = (2, *range(100, 118))
 ROUTE_TYPE_NAMES = {
-    0: "tram", 1: "metro", 2: "rail", 3: "bus", 4: "ferry", 5: "cable tram", 6: "aerial lift",
-    7: "funicular", 11: "trolleybus", 12: "monorail",
+    0: "tram",
+    1: "metro",
+    2: "rail",
+    3: "bus",
+    4: "ferry",
+    5: "cable tram",
+    6: "aerial lift",
+    7: "funicular",
+    11: "trolleybus",
+    12: "monorail",
 }
 #: Route types whose vehicles are pulled by a cable: the train model cannot represent them.
 CABLE_TYPES: frozenset[int] = frozenset({5, 6, 7, *range(1300, 1308), 1400})
@@ -52,15 +60,26 @@ class Stations:
 
     def __init__(self, feed: Feed) -> None:
         self.feed = feed
-        df = feed.table("stops.txt", optional=("stop_name", "stop_lat", "stop_lon", "location_type", "parent_station"))
+        df = feed.table(
+            "stops.txt",
+            optional=("stop_name", "stop_lat", "stop_lon", "location_type", "parent_station"),
+        )
         for col in ("stop_name", "stop_lat", "stop_lon", "location_type", "parent_station"):
             if col not in df.columns:
                 df[col] = ""
         _unique(feed, "stops.txt", df, "stop_id")
         self._row = {sid: i for i, sid in enumerate(df["stop_id"])}
         self._df = df
-        lat = feed.numbers("stops.txt", "stop_lat", allow_empty=True) if (df["stop_lat"] != "").any() else pd.Series(np.nan, index=df.index)
-        lon = feed.numbers("stops.txt", "stop_lon", allow_empty=True) if (df["stop_lon"] != "").any() else pd.Series(np.nan, index=df.index)
+        lat = (
+            feed.numbers("stops.txt", "stop_lat", allow_empty=True)
+            if (df["stop_lat"] != "").any()
+            else pd.Series(np.nan, index=df.index)
+        )
+        lon = (
+            feed.numbers("stops.txt", "stop_lon", allow_empty=True)
+            if (df["stop_lon"] != "").any()
+            else pd.Series(np.nan, index=df.index)
+        )
         self._lat = lat.to_numpy()
         self._lon = lon.to_numpy()
         parent = dict(zip(df["stop_id"], df["parent_station"], strict=True))
@@ -121,7 +140,9 @@ def _unique(feed: Feed, filename: str, df: pd.DataFrame, column: str) -> None:
     dup = df[column].duplicated()
     if dup.any():
         i = int(dup.idxmax())
-        raise GtfsError(f"{feed.where(filename, i + 2, column)}: {df.at[i, column]!r} appears twice; ids must be unique")
+        raise GtfsError(
+            f"{feed.where(filename, i + 2, column)}: {df.at[i, column]!r} appears twice; ids must be unique"
+        )
 
 
 def _routes(feed: Feed) -> pd.DataFrame:
@@ -164,18 +185,28 @@ class RouteInfo:
 
 
 def _type_name(t: int) -> str:
-    return ROUTE_TYPE_NAMES.get(t, "metro" if t in METRO_TYPES else "rail" if t in RAIL_TYPES else f"type {t}")
+    return ROUTE_TYPE_NAMES.get(
+        t, "metro" if t in METRO_TYPES else "rail" if t in RAIL_TYPES else f"type {t}"
+    )
 
 
-def select_routes(feed: Feed, routes: Sequence[str] | None, route_types: Iterable[int]) -> list[RouteInfo]:
+def select_routes(
+    feed: Feed, routes: Sequence[str] | None, route_types: Iterable[int]
+) -> list[RouteInfo]:
     """The routes asked for: by id or name when ``routes`` is given, else all of ``route_types``."""
     df = _routes(feed)
     types = feed.numbers("routes.txt", "route_type")
     ids = route_line_ids(feed)
     infos = [
         RouteInfo(rid, ids[rid], sn, ln, int(t), f"#{c}" if len(c) == 6 else "#1f77b4")
-        for rid, sn, ln, t, c in zip(df["route_id"], df["route_short_name"], df["route_long_name"],
-                                     types, df["route_color"], strict=True)
+        for rid, sn, ln, t, c in zip(
+            df["route_id"],
+            df["route_short_name"],
+            df["route_long_name"],
+            types,
+            df["route_color"],
+            strict=True,
+        )
     ]
     wanted = set(route_types)
     if routes:
@@ -183,7 +214,10 @@ def select_routes(feed: Feed, routes: Sequence[str] | None, route_types: Iterabl
         for ref in routes:
             hits = [r for r in infos if ref in (r.route_id, r.short_name, r.long_name)]
             if not hits:
-                known = ", ".join(r.short_name or r.route_id for r in infos if r.route_type in wanted) or "none"
+                known = (
+                    ", ".join(r.short_name or r.route_id for r in infos if r.route_type in wanted)
+                    or "none"
+                )
                 raise GtfsError(
                     f"{feed.where('routes.txt')}: no route with id or name {ref!r} "
                     f"(routes of the chosen type: {known})"
@@ -243,6 +277,7 @@ def load_trips(feed: Feed, stations: Stations, route_ids: Iterable[str]) -> list
     for col in ("direction_id", "service_id", "shape_id"):
         if col not in tdf.columns:
             tdf[col] = ""
+    _unique(feed, "trips.txt", tdf, "trip_id")
     tdf = tdf[tdf["route_id"].isin(route_ids)]
     meta = {r.trip_id: r for r in tdf.itertuples(index=False)}
     st = feed.table("stop_times.txt", optional=("shape_dist_traveled",))
@@ -264,8 +299,17 @@ def load_trips(feed: Feed, stations: Stations, route_ids: Iterable[str]) -> list
         raise GtfsError(
             f"{feed.where('stop_times.txt', int(i) + 2, 'stop_id')}: {sub.at[i, 'stop_id']!r} is not a stop in stops.txt"
         )
-    frame = pd.DataFrame({"trip": sub["trip_id"], "seq": seq, "stop": sub["stop_id"],
-                          "arr": arr, "dep": dep, "dist": dist, "row": rows + 2})
+    frame = pd.DataFrame(
+        {
+            "trip": sub["trip_id"],
+            "seq": seq,
+            "stop": sub["stop_id"],
+            "arr": arr,
+            "dep": dep,
+            "dist": dist,
+            "row": rows + 2,
+        }
+    )
     frame = frame.sort_values(["trip", "seq"], kind="stable")
     dup = frame.duplicated(["trip", "seq"], keep="first")
     if dup.any():
@@ -276,31 +320,44 @@ def load_trips(feed: Feed, stations: Stations, route_ids: Iterable[str]) -> list
         )
     runs = _frequency_runs(feed, set(meta))
     trips: list[Trip] = []
-    for trip_id, g in frame.groupby("trip", sort=False):
-        a, d = g["arr"].to_numpy(), g["dep"].to_numpy()
+    col_trip = frame["trip"].to_numpy(dtype=object)
+    col_stop = frame["stop"].to_numpy(dtype=object)
+    col_arr, col_dep = frame["arr"].to_numpy(float), frame["dep"].to_numpy(float)
+    col_dist, col_seq = frame["dist"].to_numpy(float), frame["seq"].to_numpy(float)
+    col_row = frame["row"].to_numpy()
+    bounds = np.flatnonzero(col_trip[1:] != col_trip[:-1]) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(frame)], strict=True):
+        trip_id = str(col_trip[lo])
+        a, d = col_arr[lo:hi], col_dep[lo:hi]
         times = np.column_stack([a, d]).ravel()
-        known = times[~np.isnan(times)]
-        back = np.flatnonzero(np.diff(known) < 0)
+        timed = np.flatnonzero(~np.isnan(times))
+        back = np.flatnonzero(np.diff(times[timed]) < 0)
         if len(back):
-            j = int(back[0] + 1)
-            stop_i = int(np.flatnonzero(~np.isnan(times))[j] // 2)
-            r = g.iloc[stop_i]
+            k = lo + int(timed[back[0] + 1] // 2)
             raise GtfsError(
-                f"{feed.where('stop_times.txt', int(r['row']), 'stop_sequence')}: trip {trip_id!r} "
-                f"goes back in time at stop_sequence {r['seq']:g} (stop {r['stop']!r}): stop_sequence "
-                "order does not match the times"
+                f"{feed.where('stop_times.txt', int(col_row[k]), 'stop_sequence')}: trip {trip_id!r} "
+                f"goes back in time at stop_sequence {col_seq[k]:g} (stop {col_stop[k]!r}): "
+                "stop_sequence order does not match the times"
             )
-        if len(g) < 2 or np.isnan(d[0]) or np.isnan(a[-1]):
+        if hi - lo < 2 or np.isnan(d[0]) or np.isnan(a[-1]):
             continue
         m = meta[trip_id]
-        stops = tuple(g["stop"])
-        trips.append(Trip(
-            trip_id=str(trip_id), route_id=m.route_id, direction=m.direction_id,
-            service_id=m.service_id, shape_id=m.shape_id, stops=stops,
-            stations=tuple(stations.station(s) for s in stops),
-            arrival=a, departure=d, dist=g["dist"].to_numpy(),
-            runs=runs.get(str(trip_id), [float(d[0])]),
-        ))
+        stops = tuple(str(x) for x in col_stop[lo:hi])
+        trips.append(
+            Trip(
+                trip_id=trip_id,
+                route_id=m.route_id,
+                direction=m.direction_id,
+                service_id=m.service_id,
+                shape_id=m.shape_id,
+                stops=stops,
+                stations=tuple(stations.station(x) for x in stops),
+                arrival=a,
+                departure=d,
+                dist=col_dist[lo:hi],
+                runs=runs.get(trip_id, [float(d[0])]),
+            )
+        )
     return trips
 
 
@@ -318,10 +375,16 @@ def _frequency_runs(feed: Feed, trip_ids: set[str]) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     for i in rows:
         if math.isnan(start[i]) or math.isnan(end[i]):
-            raise GtfsError(f"{feed.where('frequencies.txt', int(i) + 2, 'start_time')}: start and end times are required")
+            raise GtfsError(
+                f"{feed.where('frequencies.txt', int(i) + 2, 'start_time')}: start and end times are required"
+            )
         if head[i] <= 0:
-            raise GtfsError(f"{feed.where('frequencies.txt', int(i) + 2, 'headway_secs')}: must be positive, got {head[i]:g}")
-        out.setdefault(fq.at[i, "trip_id"], []).extend(np.arange(start[i], end[i], head[i]).tolist())
+            raise GtfsError(
+                f"{feed.where('frequencies.txt', int(i) + 2, 'headway_secs')}: must be positive, got {head[i]:g}"
+            )
+        out.setdefault(fq.at[i, "trip_id"], []).extend(
+            np.arange(start[i], end[i], head[i]).tolist()
+        )
     return {k: sorted(v) for k, v in out.items()}
 
 
@@ -329,10 +392,14 @@ def _date(feed: Feed, file: str, row: int, field_: str, text: str) -> dt.date:
     try:
         return dt.datetime.strptime(text, "%Y%m%d").date()
     except ValueError:
-        raise GtfsError(f"{feed.where(file, row, field_)}: {text!r} is not a date like 20260310") from None
+        raise GtfsError(
+            f"{feed.where(file, row, field_)}: {text!r} is not a date like 20260310"
+        ) from None
 
 
-def service_day(feed: Feed, trips: Sequence[Trip], date: dt.date | None = None) -> tuple[dt.date | None, set[str] | None]:
+def service_day(
+    feed: Feed, trips: Sequence[Trip], date: dt.date | None = None
+) -> tuple[dt.date | None, set[str] | None]:
     """The date to take headways from and the services running on it.
 
     Without ``date``, the date (in the feed's calendar) on which the given trips make the most
@@ -341,23 +408,32 @@ def service_day(feed: Feed, trips: Sequence[Trip], date: dt.date | None = None) 
     """
     if not (feed.has("calendar.txt") or feed.has("calendar_dates.txt")):
         if date is not None:
-            raise GtfsError(f"{feed.label}: has neither calendar.txt nor calendar_dates.txt, so --date cannot be used")
+            raise GtfsError(
+                f"{feed.label}: has neither calendar.txt nor calendar_dates.txt, so --date cannot be used"
+            )
         return None, None
     weekly: list[tuple[str, tuple[bool, ...], dt.date, dt.date]] = []
     if feed.has("calendar.txt"):
         cal = feed.table("calendar.txt")
         days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
         for i, r in cal.iterrows():
-            weekly.append((r["service_id"], tuple(r[d] == "1" for d in days),
-                           _date(feed, "calendar.txt", int(i) + 2, "start_date", r["start_date"]),
-                           _date(feed, "calendar.txt", int(i) + 2, "end_date", r["end_date"])))
+            weekly.append(
+                (
+                    r["service_id"],
+                    tuple(r[d] == "1" for d in days),
+                    _date(feed, "calendar.txt", int(i) + 2, "start_date", r["start_date"]),
+                    _date(feed, "calendar.txt", int(i) + 2, "end_date", r["end_date"]),
+                )
+            )
     added: dict[dt.date, set[str]] = {}
     removed: dict[dt.date, set[str]] = {}
     if feed.has("calendar_dates.txt"):
         cd = feed.table("calendar_dates.txt")
         for i, r in cd.iterrows():
             d = _date(feed, "calendar_dates.txt", int(i) + 2, "date", r["date"])
-            (added if r["exception_type"] == "1" else removed).setdefault(d, set()).add(r["service_id"])
+            (added if r["exception_type"] == "1" else removed).setdefault(d, set()).add(
+                r["service_id"]
+            )
 
     def active(d: dt.date) -> set[str]:
         on = {s for s, wk, a, b in weekly if a <= d <= b and wk[d.weekday()]}

@@ -1,12 +1,13 @@
 """Check a scenario's physics against the timetable of the feed it came from.
 
 For every inter-station segment of every line, in both directions, the scheduled running time
-is departure from A to arrival at B in ``stop_times.txt`` (the dwell is excluded wherever the
-feed gives separate arrival and departure times). Across trips the median is taken, or the mean
-when times are rounded to the whole minute, since the mean over trips at different seconds past
-the minute undoes the rounding where the median cannot. Where the feed has no dwell at all
-(arrival equals departure everywhere) each scheduled time contains one dwell, so the scenario's
-``min_dwell_s`` is added to the simulated time and the report says so.
+is departure from A to arrival at B in ``stop_times.txt``, over every trip of the line's route
+on every day of the feed; the dwell is left out wherever the feed gives separate arrival and
+departure times. Across trips the median is taken; with times to the whole minute the mean,
+which undoes the rounding where trips run at different seconds past the minute (where they all
+round alike, each segment keeps up to a minute of rounding, and the report says so). Where the
+feed has no dwell at all (arrival equals departure everywhere) each scheduled time contains one
+dwell, so the scenario's ``min_dwell_s`` is added to the simulated time and the report says so.
 
 The simulated time comes from :func:`ats_sim.gtfs.runtime.simulated_run_time_s`, i.e. the
 project's own physics, for a train at AW1 load (every seat taken). Calibration fits one cruising
@@ -28,7 +29,14 @@ import numpy as np
 from ats_sim.gtfs.feed import Feed, GtfsError
 from ats_sim.gtfs.importer import station_stop
 from ats_sim.gtfs.runtime import simulated_run_time_s
-from ats_sim.gtfs.trips import CABLE_TYPES, ROUTE_TYPE_NAMES, Stations, Trip, load_trips, route_line_ids
+from ats_sim.gtfs.trips import (
+    CABLE_TYPES,
+    ROUTE_TYPE_NAMES,
+    Stations,
+    Trip,
+    load_trips,
+    route_line_ids,
+)
 from ats_sim.network import Line
 from ats_sim.scenario import Scenario, load_scenario
 
@@ -145,13 +153,21 @@ class _Sample:
     untimed: int = 0
 
 
-def validate(path: str | Path, scenario: str | Path | Scenario, *, calibrate: bool = False) -> ValidationReport:
+def validate(
+    path: str | Path, scenario: str | Path | Scenario, *, calibrate: bool = False
+) -> ValidationReport:
     """Compare ``scenario`` (imported from the feed at ``path``) with the feed's timetable."""
     sc = load_scenario(scenario)
     feed = Feed(path)
     stations = Stations(feed)
     by_line = {lid: rid for rid, lid in route_line_ids(feed).items()}
-    types = dict(zip(feed.table("routes.txt")["route_id"], feed.numbers("routes.txt", "route_type"), strict=True))
+    types = dict(
+        zip(
+            feed.table("routes.txt")["route_id"],
+            feed.numbers("routes.txt", "route_type"),
+            strict=True,
+        )
+    )
     for ln in sc.network.lines:
         if ln.id not in by_line:
             raise GtfsError(
@@ -161,22 +177,30 @@ def validate(path: str | Path, scenario: str | Path | Scenario, *, calibrate: bo
     trips = load_trips(feed, stations, [by_line[ln.id] for ln in sc.network.lines])
     stock = sc.rolling_stock
     passengers = stock.seated_capacity
-    notes = [f"simulated with ats_sim.physics.run_profile for {stock.cars} cars at AW1 load ({passengers} passengers)"]
+    notes = [
+        f"simulated with ats_sim.physics.run_profile for {stock.cars} cars at AW1 load ({passengers} passengers)"
+    ]
     segments: list[SegmentCheck] = []
     excluded: list[ExcludedSegment] = []
     calibration: list[Calibration] = []
     for ln in sc.network.lines:
         route_trips = [t for t in trips if t.route_id == by_line[ln.id]]
-        segs, excl, line_notes = _check_line(feed, stations, ln, route_trips, int(types[by_line[ln.id]]), sc, passengers)
+        segs, excl, line_notes = _check_line(
+            feed, stations, ln, route_trips, int(types[by_line[ln.id]]), sc, passengers
+        )
         excluded += excl
         notes += line_notes
         if calibrate and segs:
             speed, at_bound = _fit_speed(ln, segs, sc, passengers)
             before = _median_abs(s.error_pct for s in segs)
-            segs = [_simulate(s, ln, idx, sc, passengers, speed) for s, idx in segs_with_index(ln, segs)]
+            segs = [
+                _simulate(s, ln, idx, sc, passengers, speed) for s, idx in segs_with_index(ln, segs)
+            ]
             after = _median_abs(s.error_pct for s in segs)
             assert before is not None and after is not None
-            calibration.append(Calibration(ln.id, speed, round(before, 2), round(after, 2), at_bound))
+            calibration.append(
+                Calibration(ln.id, speed, round(before, 2), round(after, 2), at_bound)
+            )
         segments += segs
     return ValidationReport(feed.label, sc.name, segments, excluded, calibration, notes)
 
@@ -187,8 +211,15 @@ def segs_with_index(ln: Line, segs: list[SegmentCheck]) -> list[tuple[SegmentChe
     return [(s, min(index[s.from_station], index[s.to_station])) for s in segs]
 
 
-def _check_line(feed: Feed, stations: Stations, ln: Line, trips: list[Trip], route_type: int,
-                sc: Scenario, passengers: int) -> tuple[list[SegmentCheck], list[ExcludedSegment], list[str]]:
+def _check_line(
+    feed: Feed,
+    stations: Stations,
+    ln: Line,
+    trips: list[Trip],
+    route_type: int,
+    sc: Scenario,
+    passengers: int,
+) -> tuple[list[SegmentCheck], list[ExcludedSegment], list[str]]:
     stops: list[str] = []
     for st in ln.stations:
         stop = station_stop(ln.id, st.id)
@@ -210,7 +241,13 @@ def _check_line(feed: Feed, stations: Stations, ln: Line, trips: list[Trip], rou
         for k in range(len(t.stations) - 1):
             a, b = t.stations[k], t.stations[k + 1]
             if a == b:
-                other[(a, b, "zero-length: consecutive stops at the same station (a reversal or platform change)")] += 1
+                other[
+                    (
+                        a,
+                        b,
+                        "zero-length: consecutive stops at the same station (a reversal or platform change)",
+                    )
+                ] += 1
             elif (a, b) in pairs:
                 smp = samples[pairs[(a, b)]]
                 if math.isnan(run[k]):
@@ -218,29 +255,45 @@ def _check_line(feed: Feed, stations: Stations, ln: Line, trips: list[Trip], rou
                 else:
                     smp.times.append(float(run[k]))
             elif a in on_line and b in on_line:
-                other[(a, b, "the stops are not adjacent on the line (an express or a short cut)")] += 1
+                other[
+                    (a, b, "the stops are not adjacent on the line (an express or a short cut)")
+                ] += 1
             else:
                 other[(a, b, "off the imported line (a branch or another pattern)")] += 1
-    every = np.concatenate([np.concatenate([t.arrival, t.departure]) for t in trips]) if trips else np.array([])
+    every = (
+        np.concatenate([np.concatenate([t.arrival, t.departure]) for t in trips])
+        if trips
+        else np.array([])
+    )
     every = every[~np.isnan(every)]
     whole_minute = bool(len(every)) and bool(np.all(every % 60 == 0))
     dwell_info = any(np.any(t.departure[1:-1] != t.arrival[1:-1]) for t in trips)
     notes = []
     if whole_minute:
-        notes.append(f"line {ln.id}: times are to the whole minute, so each is rounded by up to 30 s; "
-                     "the mean over trips is taken as the scheduled time")
+        notes.append(
+            f"line {ln.id}: times are to the whole minute, so a segment's scheduled time can be off "
+            "by up to a minute where every trip rounds alike; the mean over trips is taken"
+        )
     if not dwell_info:
-        notes.append(f"line {ln.id}: the feed gives no dwell (arrival equals departure), so scheduled times "
-                     f"include one dwell and the simulated ones add min_dwell_s = {sc.operations.min_dwell_s:g} s")
-    excl = [ExcludedSegment(ln.id, a, b, stations.name(a), stations.name(b), reason, n)
-            for (a, b, reason), n in sorted(other.items())]
+        notes.append(
+            f"line {ln.id}: the feed gives no dwell (arrival equals departure), so scheduled times "
+            f"include one dwell and the simulated ones add min_dwell_s = {sc.operations.min_dwell_s:g} s"
+        )
+    excl = [
+        ExcludedSegment(ln.id, a, b, stations.name(a), stations.name(b), reason, n)
+        for (a, b, reason), n in sorted(other.items())
+    ]
     cable = route_type in CABLE_TYPES
     segs: list[SegmentCheck] = []
     # Direction 0 first, then direction 1, each in the order a train meets the segments.
-    for (i, d), smp in sorted(samples.items(), key=lambda kv: (kv[0][1], kv[0][0] if kv[0][1] == 0 else -kv[0][0])):
+    for (i, d), smp in sorted(
+        samples.items(), key=lambda kv: (kv[0][1], kv[0][0] if kv[0][1] == 0 else -kv[0][0])
+    ):
         a, b = (stops[i], stops[i + 1]) if d == 0 else (stops[i + 1], stops[i])
+
         def skip(reason: str, n: int, a: str = a, b: str = b) -> None:
             excl.append(ExcludedSegment(ln.id, a, b, stations.name(a), stations.name(b), reason, n))
+
         if cable:
             kind = ROUTE_TYPE_NAMES.get(route_type, f"route_type {route_type}")
             skip(f"cable-hauled ({kind}): not a self-propelled train", len(smp.times) + smp.untimed)
@@ -252,14 +305,24 @@ def _check_line(feed: Feed, stations: Stations, ln: Line, trips: list[Trip], rou
         if sched <= 0:
             skip("the scheduled running time is zero (times rounded to the minute)", len(smp.times))
             continue
-        from_st, to_st = (ln.stations[i], ln.stations[i + 1]) if d == 0 else (ln.stations[i + 1], ln.stations[i])
+        from_st, to_st = (
+            (ln.stations[i], ln.stations[i + 1]) if d == 0 else (ln.stations[i + 1], ln.stations[i])
+        )
         seg = SegmentCheck(
-            line=ln.id, direction=d, from_station=from_st.id, to_station=to_st.id,
-            from_name=from_st.name, to_name=to_st.name,
+            line=ln.id,
+            direction=d,
+            from_station=from_st.id,
+            to_station=to_st.id,
+            from_name=from_st.name,
+            to_name=to_st.name,
             distance_m=round(float(ln.chainages[i + 1] - ln.chainages[i]), 1),
-            speed_limit_kmh=ln.segment_speed_limit_kmh(i), grade_permille=ln.segment_grade_permille(i, d),
-            scheduled_s=round(sched, 1), simulated_s=math.nan, trips=len(smp.times),
-            dwell_included=not dwell_info, whole_minute=whole_minute,
+            speed_limit_kmh=ln.segment_speed_limit_kmh(i),
+            grade_permille=ln.segment_grade_permille(i, d),
+            scheduled_s=round(sched, 1),
+            simulated_s=math.nan,
+            trips=len(smp.times),
+            dwell_included=not dwell_info,
+            whole_minute=whole_minute,
         )
         try:
             segs.append(_simulate(seg, ln, i, sc, passengers, None))
@@ -275,16 +338,21 @@ def _limit(ln: Line, i: int, cruise_kmh: float | None) -> float:
     return cruise_kmh if own is None else min(own, cruise_kmh)
 
 
-def _simulate(seg: SegmentCheck, ln: Line, i: int, sc: Scenario, passengers: int,
-              cruise_kmh: float | None) -> SegmentCheck:
+def _simulate(
+    seg: SegmentCheck, ln: Line, i: int, sc: Scenario, passengers: int, cruise_kmh: float | None
+) -> SegmentCheck:
     limit = _limit(ln, i, cruise_kmh)
-    t = simulated_run_time_s(seg.distance_m, limit, seg.grade_permille, sc.rolling_stock, passengers)
+    t = simulated_run_time_s(
+        seg.distance_m, limit, seg.grade_permille, sc.rolling_stock, passengers
+    )
     if seg.dwell_included:
         t += sc.operations.min_dwell_s
     return SegmentCheck(**{**asdict(seg), "speed_limit_kmh": limit, "simulated_s": round(t, 1)})
 
 
-def _fit_speed(ln: Line, segs: list[SegmentCheck], sc: Scenario, passengers: int) -> tuple[float, bool]:
+def _fit_speed(
+    ln: Line, segs: list[SegmentCheck], sc: Scenario, passengers: int
+) -> tuple[float, bool]:
     """The cruising speed (whole km/h) minimising the line's median absolute error."""
     top = float(math.floor(sc.rolling_stock.top_speed_kmh))
     indexed = segs_with_index(ln, segs)
@@ -295,6 +363,8 @@ def _fit_speed(ln: Line, segs: list[SegmentCheck], sc: Scenario, passengers: int
 
     coarse = sorted({*np.arange(MIN_CRUISE_KMH, top, 5.0).tolist(), top})
     best = min(coarse, key=score)
-    fine = [v for v in np.arange(best - 5.0, best + 5.5, 1.0).tolist() if MIN_CRUISE_KMH <= v <= top]
+    fine = [
+        v for v in np.arange(best - 5.0, best + 5.5, 1.0).tolist() if MIN_CRUISE_KMH <= v <= top
+    ]
     best = min(fine, key=score)
     return float(best), best in (MIN_CRUISE_KMH, top)

@@ -1,0 +1,77 @@
+"""Core benchmarks: replay speed against the naive baseline, memory of long runs, workers.
+
+Each figure is measured in this run, side by side; peak memory is measured in fresh
+subprocesses (``ru_maxrss``) so that one measurement cannot inflate the next.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+Row = tuple[str, float, str, float | None, str, bool | None]
+
+__all__ = ["rows"]
+
+_CHILD = r"""
+import json, resource, sys, time
+import ats_sim
+from ats_sim.simulation import Simulation
+days, workers, keep = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "keep"
+t = time.perf_counter()
+if keep:
+    res = ats_sim.run("weekday", days=days, telemetry_interval_s=1, workers=workers)
+    n = sum(res.summary.records.values())
+else:
+    n = 0
+    sim = Simulation("weekday", days=days, telemetry_interval_s=1, workers=workers)
+    for window in sim.windows():
+        for b in window:
+            n += b.num_rows
+el = time.perf_counter() - t
+print(json.dumps({"records": n, "seconds": el, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _child(days: float, workers: int, keep: bool) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(days), str(workers), "keep" if keep else "stream"],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def rows(quick: bool = False) -> list[Row]:
+    """Measure and return the table rows."""
+    from benchmarks.naive import naive_replay
+
+    out: list[Row] = []
+    day = _child(1, 1, keep=True)
+    rate = day["records"] / day["seconds"]
+    sim_rate = (19 * 3600) / day["seconds"]
+    hours = 0.5 if quick else 1.0
+    t = time.perf_counter()
+    n_naive = naive_replay(hours)
+    naive_rate = n_naive / (time.perf_counter() - t)
+    out.append(("replay weekday, 1 s telemetry, into memory", rate, "records/s", None, ">= 500,000", rate >= 500_000))
+    out.append(("  same, simulated seconds per wall second", sim_rate, "x real time", None, "", None))
+    out.append(("  same, peak memory (records kept)", day["maxrss_mb"], "MB", None, "", None))
+    out.append(("naive baseline (SimPy timeout per train per tick)", naive_rate, "records/s", None, "", None))
+    out.append(("engine vs naive baseline", rate / naive_rate, "ratio", rate / naive_rate, ">= 10x", rate / naive_rate >= 10))
+    one = _child(1, 1, keep=False)
+    if not quick:
+        week = _child(7, 1, keep=False)
+        ratio = week["maxrss_mb"] / one["maxrss_mb"]
+        out.append(("peak memory, streamed 7-day vs 1-day replay", ratio, "ratio", ratio, "<= 1.2x", ratio <= 1.2))
+        out.append(("  7-day streamed replay", week["records"] / week["seconds"], "records/s", None, "", None))
+    two = _child(1, 2, keep=False)
+    speedup = one["seconds"] / two["seconds"]
+    out.append(("2 workers vs 1 worker, streamed weekday", speedup, "ratio", speedup, ">= 1.7x", speedup >= 1.7))
+    return out
+
+
+if __name__ == "__main__":
+    from benchmarks.run import print_rows
+
+    print_rows(rows(quick="--quick" in sys.argv))
