@@ -11,19 +11,19 @@ from __future__ import annotations
 import pickle
 import struct
 import sys
-from typing import BinaryIO
+from typing import IO
 
 __all__ = ["read_frame", "write_frame"]
 
 
-def write_frame(out: BinaryIO, payload: bytes) -> None:
+def write_frame(out: IO[bytes], payload: bytes) -> None:
     """One frame: 8-byte length, then the payload."""
     out.write(struct.pack("<Q", len(payload)))
     out.write(payload)
     out.flush()
 
 
-def read_frame(src: BinaryIO) -> bytes:
+def read_frame(src: IO[bytes]) -> bytes:
     """The next frame's payload; raises ``EOFError`` when the worker ended early."""
     head = src.read(8)
     if len(head) < 8:

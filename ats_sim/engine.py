@@ -31,7 +31,15 @@ import simpy
 
 from ats_sim.network import Line
 from ats_sim.physics import RunProfile, run_profile
-from ats_sim.records import ALERT, SCHEMA_VERSION, STATION_EVENT, TELEMETRY, Batch, Field, RecordType
+from ats_sim.records import (
+    ALERT,
+    SCHEMA_VERSION,
+    STATION_EVENT,
+    TELEMETRY,
+    Batch,
+    Field,
+    RecordType,
+)
 from ats_sim.ridership import LineDemand, PlatformQueue, day_factor, dwell_time_s, hour_windows
 from ats_sim.scenario import HoldTrain, Scenario, SpeedRestriction, parse_clock
 
@@ -76,6 +84,18 @@ class Phase:
     passengers: int = 0
     trip_code: int = 0
     direction: int = 0
+
+
+@dataclass(slots=True)
+class _Hold:
+    """A scheduled hold: the first train reaching the platform after ``at`` waits ``seconds``."""
+
+    station: int
+    direction: int
+    day: int
+    at: float
+    seconds: float
+    used: bool = False
 
 
 class Train:
@@ -131,7 +151,7 @@ class LineSim:
         self.alert_seq = 0
         self.platform_alerts: dict[tuple[int, int], str] = {}
         self.holds = [
-            [self.station_ids.index(d.station), d, False, parse_clock(d.at)]
+            _Hold(self.station_ids.index(d.station), d.direction, d.day, parse_clock(d.at), d.minutes * 60.0)
             for d in sc.disruptions
             if isinstance(d, HoldTrain) and d.station in self.station_ids
         ]
@@ -152,8 +172,8 @@ class LineSim:
         self._events: list[tuple[Any, ...]] = []
         self._alerts: list[tuple[Any, ...]] = []
         self.env.process(self._demand_process())
-        for d in (0, 1):
-            self.env.process(self._dispatcher(d))
+        for direction in (0, 1):
+            self.env.process(self._dispatcher(direction))
 
     # ---- time of day -------------------------------------------------------------------------
     def _day_of(self, t: float) -> int:
@@ -330,11 +350,10 @@ class LineSim:
 
     def _hold(self, s: int, d: int, t: float) -> float:
         for h in self.holds:
-            idx, spec, used, at = h
-            if not used and idx == s and spec.direction == d and spec.day == self._day_of(t) \
-                    and self._tod(t) >= at:
-                h[2] = True
-                return spec.minutes * 60.0
+            if not h.used and h.station == s and h.direction == d and h.day == self._day_of(t) \
+                    and self._tod(t) >= h.at:
+                h.used = True
+                return h.seconds
         return 0.0
 
     def _speed_limit(self, seg: int, t: float) -> float:

@@ -177,16 +177,16 @@ def _run_profile(
     if v > 0:
         decel = v * v / (2 * remaining) if remaining > 1e-9 else b
         t_stop = v / decel
-        n = max(int(math.ceil(t_stop / DT)), 1)
-        tau = np.linspace(0.0, t_stop, n + 1)[1:]
-        for i, tt in enumerate(tau):
-            prev = 0.0 if i == 0 else float(tau[i - 1])
+        n = max(math.ceil(t_stop / DT), 1)
+        prev = 0.0
+        for tt in np.linspace(0.0, t_stop, n + 1)[1:].tolist():
             v_mid = v - decel * 0.5 * (prev + tt)
             acc.append(-decel)
             pw.append(brake_power(v_mid, decel))
-            ts.append(t + float(tt))
-            xs.append(x + v * float(tt) - 0.5 * decel * float(tt) ** 2)
-            vs.append(max(v - decel * float(tt), 0.0))
+            ts.append(t + tt)
+            xs.append(x + v * tt - 0.5 * decel * tt**2)
+            vs.append(max(v - decel * tt, 0.0))
+            prev = tt
         xs[-1] = distance_m
         vs[-1] = 0.0
     acc.append(0.0)

@@ -124,7 +124,7 @@ class RecordType:
         """A JSON Schema (draft 2020-12) for one JSON line of this type."""
         props: dict[str, Any] = {}
         for f in self.fields:
-            spec = dict(_JSON_TYPES[f.kind])
+            spec: dict[str, Any] = dict(_JSON_TYPES[f.kind])
             if f.nullable:
                 spec["type"] = [spec["type"], "null"]
             spec["description"] = f.description

@@ -28,7 +28,7 @@ __all__ = ["LineDemand", "PlatformQueue", "day_factor", "dwell_time_s"]
 
 def day_factor(scenario: Scenario, date: dt.date) -> float:
     """Demand multiplier of a service day: 1 on weekdays, the Saturday or Sunday factor."""
-    kind = scenario.day_type
+    kind: str = scenario.day_type
     if kind == "auto":
         kind = {5: "saturday", 6: "sunday"}.get(date.weekday(), "weekday")
     return {
@@ -121,7 +121,6 @@ class LineDemand:
 
     def _od_weights(self) -> np.ndarray:
         ln = self.line
-        n = ln.n_stations
         explicit = self.scenario.demand.od_matrix.get(ln.id)
         if self.scenario.demand.od_model == "matrix" and explicit is not None:
             w = np.asarray(explicit, dtype=np.float64)
@@ -131,7 +130,7 @@ class LineDemand:
             w = wt[:, None] * wt[None, :] * np.exp(-d / self.scenario.demand.gravity_length_km)
         w = w.copy()
         np.fill_diagonal(w, 0.0)
-        return w if n > 1 else w
+        return w
 
     def arrivals(
         self, t0: float, t1: float, day_start: float, factor: float, day_index: int

@@ -68,14 +68,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _clock_validator(*names: str) -> Any:
-    @field_validator(*names)
-    @classmethod
-    def _v(cls: Any, v: str) -> str:
-        parse_clock(v)
-        return v
+def _check_clock(v: str) -> str:
+    parse_clock(v)
+    return v
 
-    return _v
+
+def _clock_validator(*names: str) -> Any:
+    """A pydantic validator that checks the named fields are times of day."""
+    return field_validator(*names)(_check_clock)
 
 
 class Period(_Strict):
@@ -271,11 +271,11 @@ class Scenario(_Strict):
                     )
         for line_id, m in self.demand.od_matrix.items():
             try:
-                n = self.network.line(line_id).n_stations
+                size = self.network.line(line_id).n_stations
             except KeyError as exc:
                 raise ValueError(f"demand.od_matrix: {exc.args[0]}") from None
-            if len(m) != n or any(len(r) != n for r in m):
-                raise ValueError(f"demand.od_matrix.{line_id} must be {n} x {n} (one row and column per station)")
+            if len(m) != size or any(len(r) != size for r in m):
+                raise ValueError(f"demand.od_matrix.{line_id} must be {size} x {size} (one row and column per station)")
         for line_id in self.operations.line_headway_factor:
             if line_id not in {ln.id for ln in self.network.lines}:
                 raise ValueError(f"operations.line_headway_factor: no line {line_id!r}")

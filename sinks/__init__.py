@@ -76,9 +76,7 @@ def open_sink(url: str | SinkURL, **options: Any) -> Sink:
     """
     parsed = url if isinstance(url, SinkURL) else parse_sink_url(url, known=registered_schemes())
     sink_cls = _sink_class(parsed.scheme)
-    factory = getattr(sink_cls, "from_url")
-    sink: Sink = factory(parsed, **options)
-    return sink
+    return sink_cls.from_url(parsed, **options)
 
 
 def open_sinks(urls: list[str], **options: Any) -> Sink:

@@ -21,10 +21,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from ats_sim.errors import AtsSimError
 from ats_sim.records import Batch
+from sinks.url import SinkURL
 
 __all__ = [
     "MissingDriverError",
@@ -104,6 +105,11 @@ class Sink(abc.ABC):
         self._buffered = 0
         self._oldest: float | None = None
         self._closed = False
+
+    @classmethod
+    def from_url(cls, url: SinkURL, **options: Any) -> Self:
+        """Open the sink a parsed URL describes; ``options`` override its query parameters."""
+        raise NotImplementedError(f"{cls.__name__} cannot be opened from a URL")
 
     # -- the contract -------------------------------------------------------------------------
     def write_batch(self, batch: Batch) -> None:

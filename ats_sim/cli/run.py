@@ -96,9 +96,9 @@ def _report(summary: RunSummary, sink: Any, interrupted: bool, elapsed: float) -
     table = Table(title="interrupted: what was written" if interrupted else "run summary", box=None)
     table.add_column("figure")
     table.add_column("value", justify="right")
-    for name, n in s["records"].items():  # type: ignore[union-attr]
+    for name, n in summary.records.items():
         table.add_row(f"{name} records", f"{n:,}")
-    for name, n in s["alerts_raised"].items():  # type: ignore[union-attr]
+    for name, n in summary.alerts_raised.items():
         table.add_row(f"alerts raised: {name}", f"{n:,}")
     table.add_row("trains", str(s["trains"]))
     table.add_row("energy, net of regeneration", f"{s['energy_mwh']:.2f} MWh")

@@ -158,6 +158,17 @@ class Feed:
         if len(empty):
             raise GtfsError(f"{self.where(filename, int(empty[0]) + 2, column)} is empty")
 
+    def require_unique(self, filename: str, column: str) -> None:
+        """Raise if a value of ``column`` (an id) appears twice in ``filename``."""
+        df = self.table(filename)
+        dup = df[column].duplicated()
+        if dup.any():
+            i = int(dup.idxmax())
+            raise GtfsError(
+                f"{self.where(filename, i + 2, column)}: {df.at[i, column]!r} appears twice; "
+                "ids must be unique"
+            )
+
     def numbers(
         self, filename: str, column: str, rows: pd.Index | None = None, allow_empty: bool = False
     ) -> pd.Series:

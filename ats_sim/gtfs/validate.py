@@ -28,15 +28,10 @@ import numpy as np
 
 from ats_sim.gtfs.feed import Feed, GtfsError
 from ats_sim.gtfs.importer import station_stop
+from ats_sim.gtfs.routes import CABLE_TYPES, ROUTE_TYPE_NAMES, route_line_ids
 from ats_sim.gtfs.runtime import simulated_run_time_s
-from ats_sim.gtfs.trips import (
-    CABLE_TYPES,
-    ROUTE_TYPE_NAMES,
-    Stations,
-    Trip,
-    load_trips,
-    route_line_ids,
-)
+from ats_sim.gtfs.stations import Stations
+from ats_sim.gtfs.trips import Trip, load_trips
 from ats_sim.network import Line
 from ats_sim.scenario import Scenario, load_scenario
 
@@ -194,7 +189,8 @@ def validate(
             speed, at_bound = _fit_speed(ln, segs, sc, passengers)
             before = _median_abs(s.error_pct for s in segs)
             segs = [
-                _simulate(s, ln, idx, sc, passengers, speed) for s, idx in segs_with_index(ln, segs)
+                _simulate(s, ln, idx, sc, passengers, speed)
+                for s, idx in _segs_with_index(ln, segs)
             ]
             after = _median_abs(s.error_pct for s in segs)
             assert before is not None and after is not None
@@ -205,7 +201,7 @@ def validate(
     return ValidationReport(feed.label, sc.name, segments, excluded, calibration, notes)
 
 
-def segs_with_index(ln: Line, segs: list[SegmentCheck]) -> list[tuple[SegmentCheck, int]]:
+def _segs_with_index(ln: Line, segs: list[SegmentCheck]) -> list[tuple[SegmentCheck, int]]:
     """Each checked segment with its index on the line."""
     index = {s.id: i for i, s in enumerate(ln.stations)}
     return [(s, min(index[s.from_station], index[s.to_station])) for s in segs]
@@ -355,7 +351,7 @@ def _fit_speed(
 ) -> tuple[float, bool]:
     """The cruising speed (whole km/h) minimising the line's median absolute error."""
     top = float(math.floor(sc.rolling_stock.top_speed_kmh))
-    indexed = segs_with_index(ln, segs)
+    indexed = _segs_with_index(ln, segs)
 
     def score(v: float) -> tuple[float, float]:
         errs = [abs(_simulate(s, ln, i, sc, passengers, v).error_pct) for s, i in indexed]

@@ -64,7 +64,7 @@ def test_a_bad_scenario_file_names_the_file_and_the_field(tmp_path: Path, toml: 
 
 
 def test_an_unknown_scenario_name_lists_the_builtins() -> None:
-    with pytest.raises(ScenarioError, match="built-in scenarios are .*weekday"):
+    with pytest.raises(ScenarioError, match=r"built-in scenarios are .*weekday"):
         load_scenario("weekdya")
 
 
