@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -13,9 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ats_sim.errors import ConfigError
-from ats_sim.gtfs import ImportResult, ValidationReport, import_gtfs, validate
-from ats_sim.gtfs.headways import clock
 from ats_sim.rolling_stock import RollingStock
+
+if TYPE_CHECKING:  # the GTFS package imports pandas: load it only when a GTFS command runs
+    from ats_sim.gtfs import ImportResult, ValidationReport
 
 __all__ = ["register"]
 
@@ -47,6 +48,8 @@ def _date(value: str | None) -> dt.date | None:
 
 
 def _print_import(res: ImportResult, written: list[Path]) -> None:
+    from ats_sim.gtfs.headways import clock
+
     console = _console()
     table = Table(
         title=f"Imported from {res.feed_label}" + (f", service of {res.date}" if res.date else "")
@@ -204,6 +207,8 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--speed-limit: expected 0-200 km/h, got {speed_limit:g}")
         if daily_entries is not None and daily_entries < 0:
             raise ConfigError(f"--daily-entries: must not be negative, got {daily_entries:g}")
+        from ats_sim.gtfs import import_gtfs
+
         res = import_gtfs(
             feed,
             _split(routes),
@@ -232,6 +237,8 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Compare the simulated running time of every segment with the feed's timetable."""
+        from ats_sim.gtfs import validate
+
         rep = validate(feed, scenario, calibrate=calibrate)
         if as_json:
             typer.echo(

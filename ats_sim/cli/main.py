@@ -21,7 +21,8 @@ from ats_sim.errors import AtsSimError
 
 __all__ = ["app", "err_console", "guarded"]
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+#: Progress and summaries go to stderr; a pipe or file gets a wide page so nothing is cut short.
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
 app = typer.Typer(
     name="ats-sim",

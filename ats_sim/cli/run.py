@@ -94,8 +94,8 @@ def _written(sink: Any) -> str:
 def _report(summary: RunSummary, sink: Any, interrupted: bool, elapsed: float) -> None:
     s = summary.as_dict()
     table = Table(title="interrupted: what was written" if interrupted else "run summary", box=None)
-    table.add_column("figure")
-    table.add_column("value", justify="right")
+    table.add_column("figure", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
     for name, n in summary.records.items():
         table.add_row(f"{name} records", f"{n:,}")
     for name, n in summary.alerts_raised.items():

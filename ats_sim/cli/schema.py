@@ -22,7 +22,7 @@ console = Console(highlight=False, soft_wrap=True)
 schema_app = typer.Typer(help="Show or apply the warehouse schema (sql/).", no_args_is_help=True)
 
 
-class Dialect(str, enum.Enum):
+class Dialect(enum.StrEnum):
     """SQL dialects the schema exists in."""
 
     snowflake = "snowflake"
@@ -43,8 +43,12 @@ def show(
     from sinks.schema import schema_script
 
     script = schema_script(
-        dialect.value, database=database, schema=schema, warehouse=warehouse,
-        target_lag=target_lag, reader_role=reader_role,
+        dialect.value,
+        database=database,
+        schema=schema,
+        warehouse=warehouse,
+        target_lag=target_lag,
+        reader_role=reader_role,
     )
     typer.echo(script)
 
@@ -69,7 +73,9 @@ def apply_url(url: str, *, target_lag: str | None = None) -> list[str]:
         from sinks.files import local_path
 
         if target_lag is not None:
-            raise ConfigError("--target-lag applies to snowflake:// only (DuckDB tables are filled directly)")
+            raise ConfigError(
+                "--target-lag applies to snowflake:// only (DuckDB tables are filled directly)"
+            )
         return apply_duckdb(local_path(parsed))
     try:
         snowflake = importlib.import_module("sinks.snowflake")
@@ -81,7 +87,9 @@ def apply_url(url: str, *, target_lag: str | None = None) -> list[str]:
         ) from None
     apply_snowflake = getattr(snowflake, "apply_schema", None)
     if apply_snowflake is None:
-        raise ConfigError("this version's snowflake:// sink cannot apply the schema (no sinks.snowflake.apply_schema)")
+        raise ConfigError(
+            "this version's snowflake:// sink cannot apply the schema (no sinks.snowflake.apply_schema)"
+        )
     done: list[str] = apply_snowflake(url, target_lag=target_lag)
     return done
 
@@ -90,7 +98,9 @@ def apply_url(url: str, *, target_lag: str | None = None) -> list[str]:
 @guarded
 def apply(
     url: str = typer.Argument(..., help="duckdb:///path/to/file.duckdb or snowflake://..."),
-    target_lag: str = typer.Option(None, help="Snowflake dynamic tables' target lag, e.g. '1 minute'."),
+    target_lag: str = typer.Option(
+        None, help="Snowflake dynamic tables' target lag, e.g. '1 minute'."
+    ),
 ) -> None:
     """Create the schema (tables, views, and on Snowflake the reader role); safe to run twice."""
     done = apply_url(url, target_lag=target_lag)
