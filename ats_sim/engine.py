@@ -281,7 +281,9 @@ class LineSim:
                             waiting=q.waiting(t_arr), dwell=0.0, headway=None)
             if k == len(seq) - 1:
                 break
-            # Boarding, FIFO, limited by room.
+            # Platform crowding is judged on the crowd the train finds; then boarding, FIFO,
+            # limited by room.
+            self._check_platform(s, d, q.waiting(t_arr), t_arr)
             space = self.stock.boarding_limit - train.passengers
             boarded_vec, left = q.board(t_arr, space, self.n)
             boarded = int(boarded_vec.sum())
@@ -293,7 +295,6 @@ class LineSim:
             self._set_phase(train, Phase(DWELLING, t_arr, float(self.line.chainages[s]), sign,
                                          self._aux_w(t_arr), 0.0, 0.0, s, nxt))
             self._check_overcrowding(train, t_arr)
-            self._check_platform(s, d, q.waiting(t_arr), t_arr)
             env.process(self._watch_dwell(train, train.visit, s, t_arr))
             yield env.timeout(dwell)
             hold = self._regulation_hold(s, d, env.now)

@@ -162,3 +162,27 @@ def test_any_seed_keeps_passengers_within_capacity(seed: int) -> None:
             if b.type.name == "telemetry":
                 pax = b.data.column("passenger_count").to_numpy()
                 assert pax.min() >= 0 and pax.max() <= STOCK.crush_capacity
+
+
+def test_a_heatwave_raises_auxiliary_power_and_energy() -> None:
+    """HVAC follows the outside temperature: same timetable, more energy on a hot day."""
+    from ats_sim.api import run
+
+    mild = run("weekday", until="10h", seed=9, telemetry_interval_s=60)
+    hot = run("heatwave", until="10h", seed=9, telemetry_interval_s=60)
+    def afternoon_aux(r: RunResult) -> float:
+        tel = r.telemetry
+        still = tel[(tel["status"] == "dwelling") & (tel["timestamp"].dt.hour == 14)]
+        return float(still["power_draw_kw"].mean())
+    assert afternoon_aux(hot) > afternoon_aux(mild) + 100
+    assert hot.summary.energy_kwh > mild.summary.energy_kwh
+
+
+def test_an_event_surge_crowds_the_stadium_platforms() -> None:
+    from ats_sim.api import run
+
+    res = run("event-surge", days=1, seed=4, telemetry_interval_s=120, lines=["B"])
+    alerts = res.alerts
+    crowd = alerts[(alerts["alert_type"] == "platform_crowding") & (alerts["station_id"] == "B05")]
+    assert (crowd["state"] == "raised").sum() >= 1
+    assert crowd["timestamp"].min() >= pd.Timestamp("2026-03-10T21:30:00Z")
