@@ -32,7 +32,7 @@ from ats_sim.gtfs.headways import LATEST_S, Timetable, clock, headway_periods
 from ats_sim.gtfs.routes import CABLE_TYPES, METRO_TYPES, RAIL_TYPES, RouteInfo, select_routes
 from ats_sim.gtfs.service_days import service_day
 from ats_sim.gtfs.stations import Stations
-from ats_sim.gtfs.trips import Trip, load_trips
+from ats_sim.gtfs.trips import Trip, dwell_share, gives_dwell, load_trips
 from ats_sim.network import Line, Network, Station
 from ats_sim.rolling_stock import RollingStock
 from ats_sim.scenario import Scenario
@@ -418,22 +418,31 @@ def _operations(
     if factors:
         ops["line_headway_factor"] = factors
     if dwell is None:
-        notes.append(
-            "the feed gives no dwell times (arrival equals departure); min_dwell_s keeps its default"
+        share = dwell_share(t for ts in trips for t in ts)
+        why = (
+            "no trip stops between its ends"
+            if share is None
+            else f"arrival equals departure at {1 - share:.0%} of stops"
         )
+        notes.append(f"the feed gives no dwell times ({why}); min_dwell_s keeps its default")
     else:
         ops["min_dwell_s"] = round(min(max(dwell, 5.0), 300.0), 1)
     return ops
 
 
 def _dwell(groups: list[list[Trip]]) -> float | None:
-    """Typical dwell at intermediate stops, s; None when the feed has no separate times."""
-    values = np.concatenate(
-        [(t.departure - t.arrival)[1:-1] for ts in groups for t in ts] or [np.array([])]
-    )
-    values = values[~np.isnan(values)]
-    if not len(values) or not (values > 0).any():
+    """Typical dwell at intermediate stops, s; None when the feed gives no dwell times.
+
+    A feed that separates arrival and departure at only a few stops (timing holds, see
+    :data:`~ats_sim.gtfs.trips.DWELL_SHARE`) gives none: its holds are not dwells.
+    """
+    trips = [t for ts in groups for t in ts]
+    if not gives_dwell(trips):
         return None
-    whole_minute = bool(np.all(values % 60 == 0))
-    # Rounded to the minute, the mean over many stops recovers the dwell; the median would not.
-    return float(values.mean() if whole_minute else np.median(values))
+    values = np.concatenate([(t.departure - t.arrival)[1:-1] for t in trips])
+    values = values[~np.isnan(values)]
+    if bool(np.all(values % 60 == 0)):
+        # Rounded to the minute, the mean over many stops (zeros included) recovers the dwell.
+        return float(values.mean())
+    # Otherwise a stop with equal times gave no dwell at all: the median of those that did.
+    return float(np.median(values[values > 0]))

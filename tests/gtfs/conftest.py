@@ -165,11 +165,14 @@ def add_line(
     service_id: str = "WK",
     trip_prefix: str | None = None,
     more_trips: bool = False,
+    holds: dict[int, float] | None = None,
 ) -> list[str]:
     """Add one route with both directions to ``fb``; return its station stop ids in order.
 
     ``dist_unit`` is metres per unit of ``shape_dist_traveled`` (None leaves it empty);
-    ``more_trips`` adds trips (e.g. of another service) to a route added before with the same layout.
+    ``more_trips`` adds trips (e.g. of another service) to a route added before with the same layout;
+    ``holds`` maps a stop's position in a trip (1 = the second stop) to a timing hold, s, spent
+    there with the departure after the arrival, on top of any dwell.
     """
     rng = np.random.default_rng(seed)
     prefix = stop_prefix if stop_prefix is not None else f"{route_id}S"
@@ -263,8 +266,10 @@ def add_line(
             )
             t = t0
             for k, stop in enumerate(stops_d):
+                inside = 0 < k < len(stops_d) - 1
+                hold = (holds or {}).get(k, 0.0) if inside else 0.0
                 arr = t
-                dep = t if k in (0, len(stops_d) - 1) else t + dwell_s
+                dep = t + dwell_s + hold if inside else t
                 if whole_minute:
                     arr, dep = round(arr / 60) * 60, round(dep / 60) * 60
                 stop_id = f"{ids[stop]}P{d}" if parents else ids[stop]
@@ -278,7 +283,7 @@ def add_line(
                     shape_dist_traveled="" if dist_unit is None else f"{pos_d[k] / dist_unit:.4f}",
                 )
                 if k < len(segs):
-                    t = t + (0 if k == 0 else dwell_s) + run[(d, segs[k])]
+                    t = t + (0 if k == 0 else dwell_s) + hold + run[(d, segs[k])]
             if frequencies:
                 for (h0, head), nxt in zip(
                     day, [*[p[0] for p in day[1:]], METRO_END_H], strict=True

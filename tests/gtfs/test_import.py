@@ -222,6 +222,29 @@ def test_whole_minute_timetable_imports(feeds, write_feed):
     assert 20 <= res.scenario.operations.min_dwell_s <= 40
 
 
+def test_timing_holds_are_not_taken_for_the_dwell(feeds, write_feed):
+    """A feed that gives one time per stop except a 60 s hold at one station in eight gives no
+    dwell: ``min_dwell_s`` keeps its default and the import says why."""
+    fb = feeds.base_feed()
+    feeds.add_line(fb, spacings_m=(900,) * 9, dwell_s=0.0, holds={4: 60.0})
+    res = import_gtfs(write_feed(fb))
+    assert res.scenario.operations.min_dwell_s == 20.0
+    assert any("no dwell times (arrival equals departure at 88% of stops)" in n for n in res.notes)
+
+
+def test_dwell_given_at_only_some_stops_is_the_median_of_those(feeds, write_feed):
+    """Times to the second with a 30 s dwell at three stops in eight and none at the others: the
+    dwell is 30 s, not pulled down by the stops that gave none."""
+    fb = feeds.base_feed()
+    feeds.add_line(fb, spacings_m=(900,) * 9, dwell_s=30.0)
+    rows = fb.tables["stop_times.txt"]
+    for r in rows:
+        if r["stop_sequence"] in (20, 30, 40, 50, 60):  # stops 2-6 of every trip give none
+            r["departure_time"] = r["arrival_time"]
+    res = import_gtfs(write_feed(fb))
+    assert res.scenario.operations.min_dwell_s == pytest.approx(30)
+
+
 def test_messy_csv_bom_quotes_extra_columns_subfolder_shuffled_rows(feeds, write_feed):
     """BOM, quoted fields, unknown columns, files in a sub-folder and rows out of order change nothing."""
     fb = feeds.base_feed()

@@ -101,6 +101,44 @@ def test_feed_without_dwell_adds_one_dwell_to_the_model(feeds, write_feed, tmp_p
     assert any("no dwell" in n for n in rep.notes)
 
 
+def test_timing_holds_at_a_few_stops_do_not_hide_the_dwell_in_the_running_times(feeds, write_feed):
+    """A feed that gives one time per stop, with a timing hold at one station out of eight inside
+    each trip (as the New York subway's feed does), still has a dwell in every scheduled running
+    time: the model adds ``min_dwell_s`` to every segment, and the report says so."""
+    fb = feeds.base_feed()
+    feeds.add_line(fb, spacings_m=(900,) * 9, dwell_s=0.0, holds={4: 60.0}, noise=0.0)
+    path = write_feed(fb)
+    res = import_gtfs(path)
+    rep = validate(path, res.scenario)
+    stock = res.scenario.rolling_stock
+    assert len(rep.segments) == 2 * 9
+    for s in rep.segments:
+        assert s.dwell_included
+        run = simulated_run_time_s(
+            s.distance_m, s.speed_limit_kmh, s.grade_permille, stock, stock.seated_capacity
+        )
+        assert s.simulated_s == pytest.approx(run + res.scenario.operations.min_dwell_s, abs=0.05)
+    assert any("no dwell (arrival equals departure at 88% of stops)" in n for n in rep.notes)
+
+
+def test_two_station_shuttle_runs_hold_no_dwell(feeds, write_feed):
+    """Departure from one terminus to arrival at the other holds no dwell: nothing is added."""
+    fb = feeds.base_feed()
+    feeds.add_line(fb, spacings_m=(700,), dwell_s=0.0)
+    path = write_feed(fb)
+    res = import_gtfs(path)
+    rep = validate(path, res.scenario)
+    stock = res.scenario.rolling_stock
+    assert len(rep.segments) == 2
+    for s in rep.segments:
+        assert not s.dwell_included
+        run = simulated_run_time_s(
+            s.distance_m, s.speed_limit_kmh, s.grade_permille, stock, stock.seated_capacity
+        )
+        assert s.simulated_s == pytest.approx(run, abs=0.05)
+    assert not any("dwell" in n for n in rep.notes)
+
+
 def test_loop_line_checks_its_closing_segment(feeds, write_feed):
     """On a loop the segment back to the first station is compared like any other."""
     fb = feeds.base_feed()
