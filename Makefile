@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 UV      = $(VENV)/bin/uv
 SCENARIO ?= weekday
-WAREHOUSE ?= duckdb:///data/ats.duckdb
+WAREHOUSE ?= duckdb://data/ats.duckdb
 
 .PHONY: run test replay dashboard kafka lint typecheck bench system-deps kafka-jars clean
 
@@ -27,7 +27,7 @@ $(VENV)/.dev-deps: pyproject.toml | $(UV)
 run: replay dashboard
 
 replay: $(VENV)/.run-deps
-	$(VENV)/bin/ats-sim run $(SCENARIO) --sink $(WAREHOUSE) --sink 'file:///data/parquet?format=parquet'
+	$(VENV)/bin/ats-sim run $(SCENARIO) --sink $(WAREHOUSE) --sink 'file://data/parquet?format=parquet'
 
 dashboard: $(VENV)/.run-deps
 	$(VENV)/bin/ats-sim dashboard $(WAREHOUSE)

@@ -28,7 +28,7 @@ from ats_sim.summary import RunSummary
 
 __all__ = ["DEFAULT_SINK", "drive", "register"]
 
-DEFAULT_SINK = "duckdb:///data/ats.duckdb"
+DEFAULT_SINK = "duckdb://data/ats.duckdb"
 console = Console(highlight=False)
 
 
