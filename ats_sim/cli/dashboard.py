@@ -15,13 +15,12 @@ from pathlib import Path
 
 import typer
 
-from ats_sim.cli.main import err_console, guarded
 from ats_sim.errors import ConfigError
 
 __all__ = ["register", "streamlit_command", "streamlit_env"]
 
 #: The embedded database the README's first command writes (the same as ``ats-sim run``'s default).
-DEFAULT_URL = "duckdb:///data/ats.duckdb"
+DEFAULT_URL = "duckdb://data/ats.duckdb"
 
 
 def _app_path() -> Path:
@@ -65,6 +64,7 @@ def streamlit_env(url: str, app: Path) -> dict[str, str]:
 
 def register(app: typer.Typer) -> None:
     """Add ``dashboard``."""
+    from ats_sim.cli.main import err_console, guarded  # here: main imports this module
 
     @app.command("dashboard")
     @guarded
