@@ -24,6 +24,14 @@ $(VENV)/.dev-deps: pyproject.toml | $(UV)
 	$(UV) pip install --quiet --python $(PY) -e '.[dev]'
 	touch $@
 
+# A second environment with snowflake-connector-python 5.x: the test environment pins <5 for
+# fakesnow, so the sink's 5.x compatibility is checked from here.
+SF5 = $(VENV)-sf5
+$(SF5)/.deps: pyproject.toml | $(UV)
+	$(PYTHON) -m venv $(SF5)
+	$(UV) pip install --quiet --python $(SF5)/bin/python -e . 'snowflake-connector-python>=5' 'cryptography>=42'
+	touch $@
+
 run: replay dashboard
 
 replay: $(VENV)/.run-deps
@@ -47,8 +55,8 @@ kafka-jars: $(VENV)/.dev-deps
 	  $(PY) -c "from ats_sim_testing.kafka_broker import ensure_kafka_jars; print('kafka jars:', ensure_kafka_jars())"; \
 	else echo "java or mvn not found: Kafka tests will skip"; fi
 
-test: $(VENV)/.dev-deps system-deps kafka-jars
-	$(PY) -m pytest
+test: $(VENV)/.dev-deps $(SF5)/.deps system-deps kafka-jars
+	ATS_SNOWFLAKE5_PYTHON=$(SF5)/bin/python $(PY) -m pytest
 
 kafka: $(VENV)/.dev-deps
 	$(PY) -m ats_sim_testing.kafka_broker
@@ -62,4 +70,4 @@ bench: $(VENV)/.dev-deps
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SF5) data .pytest_cache .mypy_cache .ruff_cache

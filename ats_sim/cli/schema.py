@@ -53,7 +53,7 @@ def show(
     typer.echo(script)
 
 
-def apply_url(url: str, *, target_lag: str | None = None) -> list[str]:
+def apply_url(url: str, *, target_lag: str | None = None, roles: bool = True) -> list[str]:
     """Create the schema in the warehouse ``url`` names; return what was run (first lines)."""
     from sinks import parse_sink_url, registered_schemes
 
@@ -90,7 +90,7 @@ def apply_url(url: str, *, target_lag: str | None = None) -> list[str]:
         raise ConfigError(
             "this version's snowflake:// sink cannot apply the schema (no sinks.snowflake.apply_schema)"
         )
-    done: list[str] = apply_snowflake(url, target_lag=target_lag)
+    done: list[str] = apply_snowflake(url, target_lag=target_lag, roles=roles)
     return done
 
 
@@ -101,9 +101,12 @@ def apply(
     target_lag: str = typer.Option(
         None, help="Snowflake dynamic tables' target lag, e.g. '1 minute'."
     ),
+    roles: bool = typer.Option(
+        True, "--roles/--no-roles", help="Snowflake: also create the read-only dashboard role."
+    ),
 ) -> None:
     """Create the schema (tables, views, and on Snowflake the reader role); safe to run twice."""
-    done = apply_url(url, target_lag=target_lag)
+    done = apply_url(url, target_lag=target_lag, roles=roles)
     for line in done:
         console.print(f"  {line.strip()}", markup=False)
     console.print(f"schema applied: {len(done)} statements", markup=False)

@@ -1,0 +1,260 @@
+"""Opening a Snowflake session, and saying in one line what went wrong.
+
+:func:`connect` opens a connector session for a :class:`~sinks.snowflake_conn.SnowflakeTarget`;
+:func:`translate_error` turns the connector's errors into one clear, secret-free line each:
+bad credentials, a missing database, schema or warehouse, a missing privilege are
+:class:`TerminalSinkError`; an unreachable server, a dropped connection or an expired session
+are :class:`TransientSinkError`, which the sink retries on a fresh session.
+
+Works with snowflake-connector-python 3.12 to 5.x: it uses only ``snowflake.connector.connect``,
+cursors' ``execute``/``fetchall``, ``close`` and the ``errno`` of the connector's errors; the
+parameters whose defaults differ between 4.x and 5.x are set per version
+(:func:`connector_major_version`). The connector's loggers are kept quiet unless the application
+set their levels (:func:`quiet_connector_logs`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sinks.base import SinkError, TerminalSinkError, TransientSinkError
+from sinks.snowflake_conn import ENV_KEY_FILE, ENV_PASSWORD, SnowflakeTarget
+
+__all__ = [
+    "close_quietly",
+    "connect",
+    "connector_major_version",
+    "quiet_connector_logs",
+    "translate_error",
+]
+
+log = logging.getLogger(__name__)
+
+#: Loggers the connector (and the AWS SDK it brings) would fill, and the level each is kept at:
+#: at DEBUG the connector logs every HTTP request; on a dead server its HTTP layer logs each
+#: retry, where the sink already logs one line per failed attempt.
+_NOISY_LOGGERS = {
+    "snowflake.connector": logging.WARNING,
+    "snowflake.connector.network": logging.ERROR,
+    "snowflake.connector.vendored": logging.ERROR,
+    "snowflake.connector._core": logging.ERROR,  # 5.x's Rust core: proxy, IMDS, telemetry chatter
+    "botocore": logging.WARNING,
+    "boto3": logging.WARNING,
+}
+
+
+def connector_major_version() -> int:
+    """The installed snowflake-connector-python's major version (0 if it cannot be told)."""
+    import snowflake.connector
+
+    match = re.match(r"(\d+)", str(getattr(snowflake.connector, "__version__", "")))
+    return int(match.group(1)) if match else 0
+
+
+def quiet_connector_logs() -> None:
+    """Keep the connector's loggers quiet unless the application set their levels itself.
+
+    A root logger at DEBUG (as in a test run or ``ats-sim -v``) would otherwise print thousands
+    of lines per flush. A logger whose level the application set is left alone. The 4.x
+    connector's statement-cancel threads, which print a traceback when the server they try to
+    reach is gone, are routed to this module's DEBUG log instead (see :func:`_quiet_cancel_threads`).
+    """
+    for name, level in _NOISY_LOGGERS.items():
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(level)
+    _quiet_cancel_threads()
+
+
+_cancel_hook_installed = False
+
+
+def _quiet_cancel_threads() -> None:
+    """Route the exceptions of connector 4.x's query-cancel timer threads to a DEBUG log line.
+
+    With ``network_timeout`` set, the 4.x connector starts a timer per statement that cancels it
+    when the time is up; if the server is unreachable, that cancel fails too and the thread dies
+    with a traceback on stderr, although the statement's own error is already raised (and
+    reported by the sink in one line). Only threads of that class are affected; every other
+    thread's exceptions go to the previous hook.
+    """
+    global _cancel_hook_installed
+    if _cancel_hook_installed:
+        return
+    _cancel_hook_installed = True
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if type(args.thread).__name__ == "_TrackedQueryCancellationTimer":
+            log.debug(
+                "the connector could not cancel a timed-out statement: %s", args.exc_type.__name__
+            )
+            return
+        previous(args)
+
+    threading.excepthook = hook
+
+
+#: Login error codes whose meaning is well known; any other 390xxx refusal is shown as
+#: Snowflake words it.
+_AUTH_CODES = {
+    390100: "incorrect username or password",
+    390144: "the key pair was not accepted (is the public key set on the user?)",
+}
+#: Codes worth retrying on a fresh session (besides any OperationalError or InterfaceError).
+_TRANSIENT_CODES = {
+    604,  # SQL execution canceled (the statement timeout)
+    250001,  # could not connect to Snowflake backend
+    250002,  # connection is closed
+    250003,  # failed to execute request
+    390103,  # session token not found
+    390104,  # user must login again
+    390112,  # session expired
+    390114,  # authentication token expired
+}
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return " ".join(lines) if lines else ""
+
+
+def _server_message(exc: BaseException) -> str:
+    """The server's message without the connector's ``errno (sqlstate):`` prefix."""
+    msg = getattr(exc, "msg", None) or str(exc)
+    msg = re.sub(r"^\s*\d{6}\s*(\(\w+\))?:\s*", "", str(msg))
+    msg = re.sub(r"^\s*\d{6}\s*(\(\w+\))?:\s*", "", msg)  # 5.x repeats the prefix
+    msg = re.sub(r"\s*\(request_id=[0-9a-f-]+\)\s*$", "", msg)
+    return _first_line(msg)
+
+
+def _network_reason(detail: str) -> str:
+    """The useful end of an HTTP failure (``Connection refused``), not the whole request URL."""
+    match = re.search(
+        r"connection (?:refused|reset(?: by peer)?|aborted)|(?:read |connect )?timed out"
+        r"|name or service not known|temporary failure in name resolution",
+        detail,
+        re.I,
+    )
+    if match:
+        return match.group(0)
+    return detail if len(detail) <= 200 else detail[:197] + "..."
+
+
+def translate_error(
+    exc: BaseException, target: SnowflakeTarget, doing: str, *, if_missing: str = ""
+) -> SinkError:
+    """One clear, secret-free line for a connector error, as terminal or transient.
+
+    ``doing`` says what was being done (``"loading 1000 records"``). ``if_missing`` is the
+    sentence to say when Snowflake answers that an object does not exist (``"table X does not
+    exist: create it with ..."``). Every message ends with the target and Snowflake's own words.
+    """
+    import snowflake.connector.errors as sf_errors
+
+    errno = getattr(exc, "errno", None)
+    code = (
+        int(errno) if isinstance(errno, int) or (isinstance(errno, str) and errno.isdigit()) else -1
+    )
+    detail = _server_message(exc) or type(exc).__name__
+    where = f"({target.describe()}; Snowflake said: {detail})"
+    role = f"role {target.role}" if target.role else "the session's role"
+
+    def terminal(text: str) -> TerminalSinkError:
+        return TerminalSinkError(target.redact(f"{text} {where}"))
+
+    if code in _AUTH_CODES or (390000 <= code < 391000 and code not in _TRANSIENT_CODES):
+        user = target.get("user") or "the user"
+        if code not in _AUTH_CODES:
+            return terminal(f"Snowflake refused the login of {user} (error {code})")
+        fix = (
+            f"check {ENV_KEY_FILE} and the user's RSA_PUBLIC_KEY"
+            if target.auth_method == "key pair"
+            else f"check the user and {ENV_PASSWORD} (or the connection's password)"
+        )
+        return terminal(f"Snowflake refused the login of {user}: {_AUTH_CODES[code]}; {fix}")
+    if code == 606 or "no active warehouse" in detail.lower():
+        return terminal(
+            f"no usable warehouse while {doing}: name one with ?warehouse=NAME and check that "
+            f"{role} has USAGE on it"
+        )
+    if code in (3001, 3003) or "insufficient privileges" in detail.lower():
+        return terminal(
+            f"{role} lacks a privilege needed for {doing}: grant it, or name a role that has "
+            "it with ?role=NAME"
+        )
+    if code in (90105, 90106):
+        return terminal(
+            f"no current database or schema while {doing}: name both, as "
+            "snowflake://USER@ACCOUNT/DATABASE/SCHEMA"
+        )
+    if code in (2003, 2043) or "does not exist" in detail.lower():
+        return terminal(
+            if_missing or f"an object does not exist, or {role} may not see it, while {doing}"
+        )
+    if code in _TRANSIENT_CODES or isinstance(
+        exc,
+        (
+            sf_errors.OperationalError,
+            sf_errors.InterfaceError,
+            ConnectionError,
+            TimeoutError,
+            OSError,
+        ),
+    ):
+        return TransientSinkError(
+            target.redact(
+                f"Snowflake unreachable while {doing}: {_network_reason(detail)} ({target.describe()})"
+            )
+        )
+    number = f" {code}" if code >= 0 else ""
+    return terminal(f"Snowflake error{number} while {doing}")
+
+
+def _version_defaults(major: int, statement_timeout_s: int) -> dict[str, Any]:
+    """Connector parameters whose defaults differ between versions, set so both behave alike."""
+    if major >= 5:
+        # 5.x bounds its own retries (retry_max_attempts); say how to log out, or it warns.
+        return {"enable_server_session_keep_alive_auto_detection": False}
+    # 4.x retries a request to an unreachable server forever unless network_timeout bounds it
+    # (it also cancels a statement running longer than that).
+    return {"network_timeout": statement_timeout_s, "login_timeout": 60}
+
+
+def connect(
+    target: SnowflakeTarget, *, doing: str = "connecting", statement_timeout_s: int = 120
+) -> Any:
+    """Open a connector session for ``target``; errors come out translated and secret-free.
+
+    ``statement_timeout_s`` bounds one statement, and how long a 4.x connector keeps retrying an
+    unreachable server (5.x bounds that by itself); a URL's ``network_timeout`` overrides it.
+    """
+    import snowflake.connector
+
+    quiet_connector_logs()
+    kwargs = {
+        **_version_defaults(connector_major_version(), statement_timeout_s),
+        "paramstyle": "qmark",
+    }
+    kwargs.update(target.connect_kwargs())
+    try:
+        return snowflake.connector.connect(**kwargs)
+    except Exception as exc:  # the connector raises its own errors and plain OSError subclasses
+        raise translate_error(exc, target, doing) from None
+
+
+def close_quietly(conn: Any) -> None:
+    """Close a connection that may already be dead, without retrying or raising."""
+    try:
+        close: Callable[..., Any] = conn.close
+        if "retry" in inspect.signature(close).parameters:
+            close(retry=False)
+        else:
+            close()
+    except Exception as exc:  # a dead server cannot log the session out; nothing to do
+        log.debug("closing a Snowflake connection failed: %s", type(exc).__name__)
