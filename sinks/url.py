@@ -11,7 +11,23 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ats_sim.errors import ConfigError
 
-__all__ = ["SinkURL", "parse_sink_url"]
+__all__ = ["SECRET_KEYS", "SinkURL", "parse_sink_url"]
+
+#: Query options that hold secrets: refused in URLs, whose text may reach logs and shells.
+SECRET_KEYS = frozenset({
+    "password", "passcode", "token", "secret", "private_key", "private_key_file_pwd",
+    "private_key_pwd", "sasl.password", "ssl.key.password", "ssl.keystore.password",
+    "oauth_client_secret", "sasl.oauthbearer.client.secret",
+})
+
+
+def _shown(url: str) -> str:
+    """The URL without user info and query, safe to print whatever it held."""
+    head, _, _ = url.partition("?")
+    scheme, sep, rest = head.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        rest = rest.split("@", 1)[1]
+    return f"{scheme}{sep}{rest}"
 
 
 @dataclass(frozen=True)
@@ -64,7 +80,7 @@ def parse_sink_url(url: str, known: list[str] | None = None) -> SinkURL:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(f"sink URL {url!r} is malformed: {exc}") from None
+        raise ConfigError(f"sink URL {_shown(url)!r} is malformed: {exc}") from None
     scheme = parts.scheme.lower()
     if known is not None and scheme not in known:
         raise ConfigError(
@@ -77,8 +93,15 @@ def parse_sink_url(url: str, known: list[str] | None = None) -> SinkURL:
             f"a {scheme}:// sink URL must not contain a password; set it in the environment "
             "(e.g. SNOWFLAKE_PASSWORD) or the tool's own config file instead"
         )
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    secret = sorted({k for k, _ in pairs if k.lower() in SECRET_KEYS})
+    if secret:
+        raise ConfigError(
+            f"a {scheme}:// sink URL must not contain {', '.join(secret)}; set secrets in the "
+            "environment or the tool's own config file instead"
+        )
     query: dict[str, str] = {}
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+    for key, value in pairs:
         if key in query:
             raise ConfigError(f"sink URL {url!r}: option {key!r} is given twice")
         query[key] = value

@@ -115,3 +115,17 @@ def test_schema_show_refuses_an_unknown_dialect() -> None:
     """An unknown --dialect is a usage error (exit status 2)."""
     result = CliRunner().invoke(app, ["schema", "show", "--dialect", "oracle"])
     assert result.exit_code == 2
+
+
+def test_secrets_in_a_url_are_refused_without_being_repeated() -> None:
+    """A password in the query or the user info never reaches the error text."""
+    from ats_sim.errors import ConfigError
+    from sinks.url import parse_sink_url
+
+    for url in ("kafka://127.0.0.1:9/t?sasl.password=HUNTER2&sasl.password=HUNTER2",
+                "snowflake://me:HUNTER2@acct:99999/db",
+                "snowflake://me@acct/db/sch?password=HUNTER2",
+                "snowflake://me:HUNTER2@acct/db/sch"):
+        with pytest.raises(ConfigError) as err:
+            parse_sink_url(url)
+        assert "HUNTER2" not in str(err.value)
