@@ -9,7 +9,7 @@ batches (see :mod:`ats_sim.records`), handed to a callable or kept in a :class:`
 The ``sinks`` package writes them to files, DuckDB, Kafka or Snowflake.
 """
 
-from ats_sim.api import RunResult, run
+from ats_sim.api import RunResult, query, query_names, run
 from ats_sim.errors import AtsSimError, ConfigError, ScenarioError
 from ats_sim.records import ALERT, RECORD_TYPES, SCHEMA_VERSION, STATION_EVENT, TELEMETRY, Batch
 from ats_sim.scenario import Scenario, builtin_scenarios, load_network, load_scenario
@@ -34,5 +34,7 @@ __all__ = [
     "builtin_scenarios",
     "load_network",
     "load_scenario",
+    "query",
+    "query_names",
     "run",
 ]

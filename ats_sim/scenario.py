@@ -292,6 +292,53 @@ class Scenario(_Strict):
             data[k] = v.model_dump(by_alias=True) if isinstance(v, BaseModel) else v
         return _validate(data, f"scenario {self.name!r} (changed in code)")
 
+    def __repr__(self) -> str:
+        net = self.network
+        return (f"Scenario({self.name!r}: {net.name}, {len(net.lines)} lines, {net.n_stations} stations; "
+                f"{self.start_date} {self.day_type}; demand x{self.demand.scale:g}; "
+                f"{len(self.disruptions)} disruption{'' if len(self.disruptions) == 1 else 's'}; "
+                f"fingerprint {self.fingerprint()})")
+
+    def _repr_html_(self) -> str:
+        """A notebook card: what the scenario simulates, one row per setting that matters."""
+        from html import escape
+
+        def row(label: str, value: object) -> str:
+            return (f"<tr><th style='text-align:left;padding-right:1em'>{escape(label)}</th>"
+                    f"<td style='text-align:left'>{escape(str(value))}</td></tr>")
+
+        ops, net = self.operations, self.network
+        lines = "; ".join(f"{ln.id} {ln.name}: {ln.n_stations} stations, {ln.length_m / 1000:.1f} km"
+                          for ln in net.lines)
+        periods = ", ".join(f"{p.start} every {p.headway_s / 60:g} min" for p in ops.periods)
+        if ops.line_headway_factor:
+            periods += " (line factors " + ", ".join(f"{k} x{v:g}" for k, v in ops.line_headway_factor.items()) + ")"
+        disruptions = "; ".join(self._describe(d) for d in self.disruptions) or "none"
+        rows = [
+            row("network", f"{net.name}: {lines}"),
+            row("day", f"{self.start_date} ({self.day_type}), {self.timezone}"),
+            row("service", f"{ops.service_start} to {ops.service_end}"),
+            row("timetable", periods),
+            row("demand", f"x{self.demand.scale:g}, {self.demand.od_model} origin-destination model"),
+            row("weather", f"{self.weather.min_temp_c:g} to {self.weather.max_temp_c:g} °C"),
+            row("trains", f"{self.rolling_stock.cars} cars, {self.rolling_stock.seats_per_car} seats per car"),
+            row("disruptions", disruptions),
+            row("telemetry", f"every {self.telemetry_interval_s:g} s, seed {self.seed}"),
+            row("fingerprint", self.fingerprint()),
+        ]
+        desc = f"<br><span>{escape(self.description)}</span>" if self.description else ""
+        return f"<div><b>Scenario</b> <code>{escape(self.name)}</code>{desc}<table>{''.join(rows)}</table></div>"
+
+    @staticmethod
+    def _describe(d: HoldTrain | SpeedRestriction | DemandSurge) -> str:
+        """One line per disruption, for the notebook card."""
+        day = f" (day {d.day})" if d.day else ""
+        if isinstance(d, HoldTrain):
+            return f"train held {d.minutes:g} min at {d.station} after {d.at}{day}"
+        if isinstance(d, SpeedRestriction):
+            return f"{d.max_speed_kmh:g} km/h between {d.from_station} and {d.to_station}, {d.start}-{d.end}{day}"
+        return f"entries x{d.factor:g} at {d.station}, {d.start}-{d.end}{day}"
+
 
 # ---- loading -------------------------------------------------------------------------------
 

@@ -64,7 +64,7 @@ def streamlit_env(url: str, app: Path) -> dict[str, str]:
 
 def register(app: typer.Typer) -> None:
     """Add ``dashboard``."""
-    from ats_sim.cli.main import err_console, guarded  # here: main imports this module
+    from ats_sim.cli.common import err_console, guarded  # here: main imports this module
 
     @app.command("dashboard")
     @guarded

@@ -142,7 +142,7 @@ def _print_report(rep: ValidationReport) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the GTFS commands to ``app``."""
-    from ats_sim.cli.main import guarded
+    from ats_sim.cli.common import guarded
 
     @app.command("import-gtfs")
     @guarded

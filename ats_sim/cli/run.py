@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ats_sim.cli.main import err_console, guarded
+from ats_sim.cli.common import err_console, guarded
 from ats_sim.clock import Pacer, parse_speed
 from ats_sim.errors import ConfigError
 from ats_sim.scenario import load_scenario

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ats_sim.cli.main import guarded
+from ats_sim.cli.common import guarded
 from ats_sim.scenario import builtin_scenarios, load_scenario
 
 __all__ = ["register"]

@@ -13,7 +13,7 @@ import importlib
 import typer
 from rich.console import Console
 
-from ats_sim.cli.main import guarded
+from ats_sim.cli.common import guarded
 from ats_sim.errors import ConfigError
 
 __all__ = ["apply_url", "register"]
