@@ -40,6 +40,11 @@ class Pacer:
         self._sleep = sleep
         self.origin_wall = now()
 
+    def reset(self, origin_sim_s: float) -> None:
+        """Start pacing afresh: ``origin_sim_s`` is due now (after a warm-up, say)."""
+        self.origin_sim_s = origin_sim_s
+        self.origin_wall = self._now()
+
     def wait_until(self, sim_s: float) -> float:
         """Block until simulated time ``sim_s`` is due; returns how long it slept."""
         if self.speed is None:

@@ -43,11 +43,12 @@ def _lines(text: str | None) -> list[str] | None:
 
 
 def drive(sim: Simulation, sink: Any, pacer: Pacer, *, quiet: bool = False,
-          boundaries: Any = None) -> tuple[RunSummary, bool]:
+          boundaries: Any = None, warm_up: bool = False) -> tuple[RunSummary, bool]:
     """Feed every window of ``sim`` into ``sink``, paced by ``pacer``.
 
-    Returns the run's summary and whether it was interrupted by Ctrl-C. The sink is always
-    flushed and closed, also on error.
+    With ``warm_up`` the first window (simulated silently up to the wall clock's time) is not
+    paced, and pacing starts from its end. Returns the run's summary and whether it was
+    interrupted by Ctrl-C. The sink is always flushed and closed, also on error.
     """
     summary = RunSummary()
     interrupted = False
@@ -60,6 +61,10 @@ def drive(sim: Simulation, sink: Any, pacer: Pacer, *, quiet: bool = False,
         try:
             try:
                 for window in sim.windows(boundaries):
+                    if warm_up:
+                        warm_up = False
+                        pacer.reset(sim.now_s)
+                        started = time.monotonic()
                     pacer.wait_until(sim.now_s)
                     for batch in window:
                         summary.add(batch)
@@ -69,7 +74,7 @@ def drive(sim: Simulation, sink: Any, pacer: Pacer, *, quiet: bool = False,
                     clock = dt.datetime.fromtimestamp(sim.to_epoch_ms(sim.now_s) / 1000,
                                                       ZoneInfo(sim.scenario.timezone))
                     frac = sim.fraction_done
-                    factor = (sim.now_s - sim.start_s) / elapsed
+                    factor = (sim.now_s - pacer.origin_sim_s) / elapsed
                     progress.update(
                         task, completed=100.0 * (frac if frac is not None else 0.0),
                         description=clock.strftime("%Y-%m-%d %H:%M:%S"),
@@ -119,10 +124,14 @@ def _run(scenario: str, sinks: list[str], *, until: str | None, days: float | No
     pace = parse_speed(speed)
     started = time.monotonic()
     if live:
+        # pyarrow loads pandas on first use (about a second); do it now, not in the first paced
+        # window, so that the run does not start late and then catch up in a burst.
+        import pandas  # noqa: F401
+
         sc = load_scenario(scenario)
         now = dt.datetime.now(ZoneInfo(sc.timezone))
         service_day = now.date() if now.hour >= 3 else now.date() - dt.timedelta(days=1)
-        end = None if until is None else now + dt.timedelta(seconds=parse_duration(until) / (pace or 1.0))
+        end = None if until is None else now + dt.timedelta(seconds=parse_duration(until))
         sim = Simulation(sc, seed=seed, telemetry_interval_s=interval, lines=_lines(lines),
                          forever=end is None, until=end, start_date=service_day, emit_from=now)
         t_now = (now.timestamp() * 1000 - sim.spec.epoch_ms) / 1000
@@ -140,7 +149,7 @@ def _run(scenario: str, sinks: list[str], *, until: str | None, days: float | No
     if not quiet:
         err_console.print(f"run {sim.run_id}: scenario {sim.scenario.name!r}, seed {sim.spec.seed}, "
                           f"telemetry every {sim.spec.telemetry_interval_s:g} s -> {sink.describe()}")
-    summary, interrupted = drive(sim, sink, pacer, quiet=quiet, boundaries=boundaries)
+    summary, interrupted = drive(sim, sink, pacer, quiet=quiet, boundaries=boundaries, warm_up=live)
     _report(summary, sink, interrupted, time.monotonic() - started)
     if interrupted:
         raise typer.Exit(130)

@@ -6,6 +6,10 @@
   kill or restart it. It skips when `KAFKA_BOOTSTRAP_SERVERS` is set (the user asked for an
   external broker) and when Java or Maven is missing. `unstarted_kafka_broker` is the same
   broker before `start()`, for tests of a failing start.
+- `bootstrap` (function): the shared broker's `bootstrap.servers`; `prefix`: a fresh topic
+  prefix for the test, so tests never read each other's messages.
+
+`kafka_helpers` (this folder, put on `sys.path` here) reads topics back and runs the CLI.
 
 Under `CI=true` nothing skips: `KAFKA_BOOTSTRAP_SERVERS` is ignored, the fixtures start their own
 brokers, and a missing Java or Maven fails the test with the reason.
@@ -14,10 +18,13 @@ brokers, and a missing Java or Maven fails the test with the reason.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 from ats_sim_testing.kafka_broker import ExternalKafkaBroker, KafkaBroker, java_available
 
@@ -76,3 +83,17 @@ def own_kafka_broker(unstarted_kafka_broker: KafkaBroker) -> KafkaBroker:
     """A fresh running broker of this test alone, free to stop, kill and restart."""
     unstarted_kafka_broker.start()
     return unstarted_kafka_broker
+
+
+@pytest.fixture
+def bootstrap(kafka_broker: KafkaBroker | ExternalKafkaBroker) -> str:
+    """`bootstrap.servers` of the shared broker."""
+    return kafka_broker.bootstrap_servers
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A topic prefix of this test alone: its topics are `<prefix>telemetry` and so on."""
+    from kafka_helpers import unique_prefix
+
+    return unique_prefix()
