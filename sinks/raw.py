@@ -12,8 +12,15 @@ raw as the connector would have loaded it from Kafka, as two JSON documents:
   station id when there is no train; omitted when both are null) and ``headers`` with
   ``record_type`` and ``schema_version`` as strings, as Kafka headers carry them.
 
-This module only builds Arrow arrays (vectorised: no Python loop per record); it imports no
-database driver, so any sink can use it.
+This module only builds Arrow arrays (vectorised: no Python loop per record) and SQL text; it
+imports no database driver, so any sink can use it.
+
+``RECORD_CONTENT`` can also be built by DuckDB itself, inside the ``INSERT`` (parallel, and
+without copying a JSON array into the database): :func:`content_sql` is that expression. It
+gives the canonical bytes only for the rows :func:`sql_exact_rows` accepts (finite floats in
+``[1e-5, 1e15)``, strings without quotes, backslashes or control characters, timestamps in
+years 1000-9999): DuckDB writes other floats and escapes in other notations than orjson. For the
+other rows :func:`content_fallback` gives the canonical JSON from :func:`json_lines_array`.
 """
 
 from __future__ import annotations
@@ -26,15 +33,19 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ats_sim.records import SCHEMA_VERSION, Batch, json_lines
+from ats_sim.records import SCHEMA_VERSION, Batch, RecordType, json_lines_array
 
 __all__ = [
     "RAW_SCHEMA",
     "TopicOffsets",
+    "content_fallback",
     "content_json",
+    "content_sql",
+    "json_typed",
     "metadata_json",
     "raw_table",
     "record_keys",
+    "sql_exact_rows",
     "wall_clock_ms",
 ]
 
@@ -84,19 +95,97 @@ def record_keys(batch: Batch) -> pa.Array:
 
 def content_json(batch: Batch) -> pa.Array:
     """``RECORD_CONTENT`` of each record: its canonical JSON line, as an Arrow string array."""
-    return _string_array(json_lines(batch))
+    return json_lines_array(batch)
 
 
-def _string_array(lines: list[bytes]) -> pa.Array:
-    """Bytes known to be UTF-8 (orjson output) as an Arrow string array, without a copy per item."""
-    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
-    if lengths.sum() >= 2**31:  # beyond 32-bit offsets: let Arrow chunk it
-        return pa.array(lines, type=pa.binary()).cast(pa.string())
-    offsets = np.zeros(len(lines) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    return pa.StringArray.from_buffers(
-        len(lines), pa.py_buffer(offsets), pa.py_buffer(b"".join(lines))
-    )
+# ---- RECORD_CONTENT built by DuckDB ---------------------------------------------------------
+#: Strings DuckDB's ``to_json`` may escape differently from orjson (control characters: other
+#: hex case), or that are simply not worth the risk (quotes, backslashes).
+_SQL_UNSAFE_STRING = r'["\\\x00-\x1f]'
+#: Epoch milliseconds of 1000-01-01 and 10000-01-01: ``%Y`` has four digits in between.
+_SQL_MIN_MS, _SQL_MAX_MS = -30_610_224_000_000, 253_402_300_800_000
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def content_sql(rtype: RecordType) -> str:
+    """A DuckDB expression over a relation with ``rtype``'s columns (Arrow names) that gives
+    each row's canonical JSON as DuckDB ``JSON``, for the rows :func:`sql_exact_rows` accepts.
+
+    Keys come from the record definition in order; timestamps are formatted from epoch
+    microseconds, so the session time zone does not matter.
+    """
+    values = []
+    for f in rtype.fields:
+        col = _quote(f.name)
+        if f.kind == "timestamp":
+            col = f"strftime(make_timestamp(epoch_us({col})), '%Y-%m-%dT%H:%M:%S.%gZ')"
+        values.append(f"{_quote(f.name)} := {col}")
+    return "to_json(struct_pack(" + ", ".join(values) + "))"
+
+
+def _plain_strings(values: pa.Array) -> np.ndarray | bool:
+    """Which strings hold no quote, backslash or control character (``True``: all of them)."""
+    if not pa.types.is_string(values.type):  # records use pa.string(); be safe otherwise
+        bad = pc.fill_null(pc.match_substring_regex(values, _SQL_UNSAFE_STRING), False)
+        return ~bad.to_numpy(zero_copy_only=False)
+    _, offsets_buf, data = values.buffers()
+    if data is None or len(values) == 0:
+        return True
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[
+        values.offset : values.offset + len(values) + 1
+    ]
+    raw = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]  # this slice's bytes
+    if not ((raw < 0x20) | (raw == 0x22) | (raw == 0x5C)).any():  # the usual case: one pass
+        return True
+    bad = pc.fill_null(pc.match_substring_regex(values, _SQL_UNSAFE_STRING), False)
+    return ~bad.to_numpy(zero_copy_only=False)
+
+
+def sql_exact_rows(batch: Batch) -> np.ndarray:
+    """Boolean mask of the rows whose :func:`content_sql` value is their canonical JSON."""
+    ok = np.ones(batch.num_rows, dtype=bool)
+    for i, f in enumerate(batch.type.fields):
+        col = batch.data.column(i)
+        if f.kind == "float":
+            x = pc.fill_null(col, 1.0).to_numpy(zero_copy_only=False)
+            ax = np.abs(x)
+            with np.errstate(invalid="ignore"):
+                ok &= ((ax >= 1e-5) | (x == 0)) & (ax < 1e15)  # also false for NaN and inf
+        elif f.kind == "string":
+            ok &= _plain_strings(col)
+        elif f.kind == "timestamp":
+            ms = pc.fill_null(col.cast(pa.int64()), _SQL_MIN_MS - 1).to_numpy(zero_copy_only=False)
+            ok &= (ms >= _SQL_MIN_MS) & (ms < _SQL_MAX_MS)
+    return ok
+
+
+def content_fallback(batch: Batch, exact: np.ndarray | None = None) -> pa.Array:
+    """The canonical JSON of the rows that :func:`content_sql` cannot encode, null elsewhere.
+
+    ``exact`` is :func:`sql_exact_rows` of the batch (computed when not given); pass an
+    all-false mask to get every row from :func:`json_lines_array`.
+    """
+    exact = sql_exact_rows(batch) if exact is None else exact
+    if exact.all():
+        return pa.nulls(batch.num_rows, pa.string())
+    if not exact.any():
+        return json_lines_array(batch)
+    odd = pa.array(~exact)
+    encoded = json_lines_array(Batch(batch.type, batch.data.filter(odd)))
+    return pc.replace_with_mask(pa.nulls(batch.num_rows, pa.string()), odd, encoded)
+
+
+def json_typed(values: pa.Array) -> pa.Array:
+    """Mark a string array of JSON documents as Arrow JSON (pyarrow >= 19; unchanged before).
+
+    DuckDB takes such a column as ``JSON`` without the text-to-JSON cast, which parses every
+    value. The bytes are unchanged.
+    """
+    json_type = getattr(pa, "json_", None)
+    return values if json_type is None else pa.ExtensionArray.from_storage(json_type(), values)
 
 
 def _json_strings(values: pa.Array) -> pa.Array:
@@ -120,7 +209,7 @@ def metadata_json(
     """``RECORD_METADATA`` of each record; offsets run from ``first_offset`` in row order."""
     n = batch.num_rows
     topic = topic or batch.type.topic
-    offsets = pa.array(range(first_offset, first_offset + n), type=pa.int64()).cast(pa.string())
+    offsets = pa.array(np.arange(first_offset, first_offset + n, dtype=np.int64)).cast(pa.string())
     keys = _json_strings(record_keys(batch))
     key_part = pc.fill_null(pc.binary_join_element_wise(',"key":', keys, ""), "")
     headers = orjson.dumps(
