@@ -21,6 +21,14 @@ SECRET_KEYS = frozenset({
 })
 
 
+#: Where each scheme's secrets go instead.
+_SECRET_HOMES = {
+    "snowflake": "SNOWFLAKE_PASSWORD, or SNOWFLAKE_PRIVATE_KEY_FILE (+ SNOWFLAKE_PRIVATE_KEY_FILE_PWD) "
+    "for key-pair authentication, or a connection in ~/.snowflake/connections.toml",
+    "kafka": "KAFKA_SASL_PASSWORD or a client properties file (?config=PATH)",
+}
+
+
 def _shown(url: str) -> str:
     """The URL without user info and query, safe to print whatever it held."""
     head, _, _ = url.partition("?")
@@ -97,8 +105,8 @@ def parse_sink_url(url: str, known: list[str] | None = None) -> SinkURL:
     secret = sorted({k for k, _ in pairs if k.lower() in SECRET_KEYS})
     if secret:
         raise ConfigError(
-            f"a {scheme}:// sink URL must not contain {', '.join(secret)}; set secrets in the "
-            "environment or the tool's own config file instead"
+            f"a {scheme}:// sink URL must not contain {', '.join(secret)}; set it in "
+            + _SECRET_HOMES.get(scheme, "the environment or the tool's own config file")
         )
     query: dict[str, str] = {}
     for key, value in pairs:

@@ -7,6 +7,8 @@ the cell's traceback (nbclient's ``CellExecutionError``).
 
 from __future__ import annotations
 
+import os
+
 import importlib.util
 import re
 from pathlib import Path
@@ -37,7 +39,14 @@ def execute(path: Path) -> nbformat.NotebookNode:
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     )
-    client.execute()
+    # Importing streamlit (the dashboard tests do) sets MPLBACKEND=Agg in this process; a kernel
+    # inheriting it would draw no inline figures.
+    backend = os.environ.pop("MPLBACKEND", None)
+    try:
+        client.execute()
+    finally:
+        if backend is not None:
+            os.environ["MPLBACKEND"] = backend
     return nb
 
 
