@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import cast
 
 import pandas as pd
 import plotly.express as px
@@ -87,9 +88,13 @@ def network_map(
                 y=st["LATITUDE"],
                 mode="lines+markers",
                 name=f"Line {line}",
-                line={"color": colors[line], "width": 5},
+                line={"color": colors[cast(str, line)], "width": 5},
                 opacity=0.55,
-                marker={"size": 9, "color": "white", "line": {"color": colors[line], "width": 2}},
+                marker={
+                    "size": 9,
+                    "color": "white",
+                    "line": {"color": colors[cast(str, line)], "width": 2},
+                },
                 text=st["STATION_ID"],
                 hovertemplate="%{text}<extra>Line " + str(line) + "</extra>",
             )
@@ -167,7 +172,7 @@ def load_timeline(df: pd.DataFrame, threshold: float) -> go.Figure:
                 x=d["T"],
                 y=d["MAX_LOAD_FACTOR"],
                 name=f"{s} peak",
-                line={"color": colors[s]},
+                line={"color": colors[cast(str, s)]},
                 legendgroup=str(s),
             )
         )
@@ -176,7 +181,7 @@ def load_timeline(df: pd.DataFrame, threshold: float) -> go.Figure:
                 x=d["T"],
                 y=d["AVG_LOAD_FACTOR"],
                 name=f"{s} mean",
-                line={"color": colors[s], "dash": "dot"},
+                line={"color": colors[cast(str, s)], "dash": "dot"},
                 legendgroup=str(s),
             )
         )
@@ -203,7 +208,7 @@ def power_timeline(df: pd.DataFrame, threshold_kw: float) -> go.Figure:
                 x=d["T"],
                 y=d["MAX_POWER_KW"],
                 name=f"{s} peak",
-                line={"color": colors[s]},
+                line={"color": colors[cast(str, s)]},
                 legendgroup=str(s),
             )
         )
@@ -212,7 +217,7 @@ def power_timeline(df: pd.DataFrame, threshold_kw: float) -> go.Figure:
                 x=d["T"],
                 y=d["AVG_POWER_KW"],
                 name=f"{s} mean",
-                line={"color": colors[s], "dash": "dot"},
+                line={"color": colors[cast(str, s)], "dash": "dot"},
                 legendgroup=str(s),
             )
         )
@@ -239,7 +244,7 @@ def histogram_figure(df: pd.DataFrame, width: float, x_title: str, title: str) -
                 y=d["N"],
                 width=width,
                 name=str(s),
-                marker={"color": colors[s]},
+                marker={"color": colors[cast(str, s)]},
                 opacity=0.6,
             )
         )
@@ -267,7 +272,7 @@ def speed_box_figure(df: pd.DataFrame) -> go.Figure:
                 upperfence=d["MAX"],
                 mean=d["MEAN"],
                 name=f"Line {line}",
-                marker={"color": colors[line]},
+                marker={"color": colors[cast(str, line)]},
             )
         )
     fig.update_yaxes(title="km/h", rangemode="tozero")
@@ -328,7 +333,9 @@ def headway_figure(
                 mode="markers",
                 name=f"Line {line}",
                 marker={
-                    "color": [("#b91c1c" if b else colors[line]) for b in d["IS_BUNCHED"]],
+                    "color": [
+                        ("#b91c1c" if b else colors[cast(str, line)]) for b in d["IS_BUNCHED"]
+                    ],
                     "size": 5,
                 },
                 text=d["TRAIN_ID"] + " at " + d["STATION_NAME"],
@@ -376,7 +383,7 @@ def hourly_figure(stats: pd.DataFrame, energy: pd.DataFrame) -> go.Figure:
                 x=d["HOUR"],
                 y=d["ENERGY_KWH"],
                 name=f"{line} net kWh",
-                marker={"color": colors[line]},
+                marker={"color": colors[cast(str, line)]},
             ),
             secondary_y=False,
         )
@@ -385,7 +392,7 @@ def hourly_figure(stats: pd.DataFrame, energy: pd.DataFrame) -> go.Figure:
                 x=d["HOUR"],
                 y=d["REGEN_KWH"],
                 name=f"{line} regen kWh",
-                marker={"color": colors[line], "pattern": {"shape": "/"}},
+                marker={"color": colors[cast(str, line)], "pattern": {"shape": "/"}},
                 opacity=0.5,
             ),
             secondary_y=False,
@@ -397,7 +404,7 @@ def hourly_figure(stats: pd.DataFrame, energy: pd.DataFrame) -> go.Figure:
                 y=d["AVG_PASSENGERS"],
                 name=f"{line} passengers",
                 mode="lines+markers",
-                line={"color": colors[line]},
+                line={"color": colors[cast(str, line)]},
             ),
             secondary_y=True,
         )

@@ -10,6 +10,8 @@ notes why a better source was passed over.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -97,4 +99,8 @@ def _along_shape(
     plat = feed.numbers("shapes.txt", "shape_pt_lat", rows)
     plon = feed.numbers("shapes.txt", "shape_pt_lon", rows)
     order = np.argsort(seq.to_numpy(), kind="stable")
-    return project_along(plat.to_numpy()[order], plon.to_numpy()[order], lat, lon)
+    # project_along takes any 1-D float array (it calls np.asarray); its Sequence[float]
+    # annotation does not admit ndarray, so the arrays are cast for the checker only.
+    shape_lat = cast("Sequence[float]", plat.to_numpy()[order])
+    shape_lon = cast("Sequence[float]", plon.to_numpy()[order])
+    return project_along(shape_lat, shape_lon, lat, lon)

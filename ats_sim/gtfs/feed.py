@@ -15,7 +15,7 @@ import re
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -163,7 +163,8 @@ class Feed:
         df = self.table(filename)
         dup = df[column].duplicated()
         if dup.any():
-            i = int(dup.idxmax())
+            # table() gives a RangeIndex, so row labels are ints.
+            i = int(cast(int, dup.idxmax()))
             raise GtfsError(
                 f"{self.where(filename, i + 2, column)}: {df.at[i, column]!r} appears twice; "
                 "ids must be unique"
@@ -178,12 +179,12 @@ class Feed:
         out = pd.to_numeric(col.where(col != "", None), errors="coerce").astype(float)
         bad = out.isna() & (col != "")
         if bad.any():
-            i = bad.idxmax()
+            i = cast(int, bad.idxmax())  # row labels of table() are ints
             raise GtfsError(
                 f"{self.where(filename, int(i) + 2, column)}: {col[i]!r} is not a number"
             )
         if not allow_empty and out.isna().any():
-            i = out.isna().idxmax()
+            i = cast(int, out.isna().idxmax())
             raise GtfsError(f"{self.where(filename, int(i) + 2, column)} is empty")
         return out
 
@@ -229,6 +230,7 @@ def parse_times(col: pd.Series, where: Callable[[Any], str]) -> pd.Series:
         value = str(text[i])
         m = _TIME.match(value)
         if m is None:
-            raise GtfsError(f"{where(col.index[i])}: {value!r} is not a time of day like 08:15:00")
+            # pandas-stubs: Index.__getitem__ does not list NumPy integers (it accepts them).
+            raise GtfsError(f"{where(col.index[i])}: {value!r} is not a time of day like 08:15:00")  # type: ignore[call-overload]
         out[i] = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
     return pd.Series(out, index=col.index)

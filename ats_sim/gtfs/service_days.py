@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
+from typing import cast
 
 from ats_sim.gtfs.feed import Feed, GtfsError
 from ats_sim.gtfs.trips import Trip
@@ -50,8 +51,10 @@ def service_day(
                 (
                     r["service_id"],
                     tuple(r[d] == "1" for d in days),
-                    _date(feed, "calendar.txt", int(i) + 2, "start_date", r["start_date"]),
-                    _date(feed, "calendar.txt", int(i) + 2, "end_date", r["end_date"]),
+                    _date(
+                        feed, "calendar.txt", int(cast(int, i)) + 2, "start_date", r["start_date"]
+                    ),
+                    _date(feed, "calendar.txt", int(cast(int, i)) + 2, "end_date", r["end_date"]),
                 )
             )
     added: dict[dt.date, set[str]] = {}
@@ -59,7 +62,7 @@ def service_day(
     if feed.has("calendar_dates.txt"):
         cd = feed.table("calendar_dates.txt")
         for i, r in cd.iterrows():
-            d = _date(feed, "calendar_dates.txt", int(i) + 2, "date", r["date"])
+            d = _date(feed, "calendar_dates.txt", int(cast(int, i)) + 2, "date", r["date"])
             (added if r["exception_type"] == "1" else removed).setdefault(d, set()).add(
                 r["service_id"]
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -85,7 +86,8 @@ def load_trips(feed: Feed, stations: Stations, route_ids: Iterable[str]) -> list
             tdf[col] = ""
     feed.require_unique("trips.txt", "trip_id")
     tdf = tdf[tdf["route_id"].isin(route_ids)]
-    meta = {r.trip_id: r for r in tdf.itertuples(index=False)}
+    # Every column of a feed table is str (Feed.table reads with dtype=str, no NA values).
+    meta: dict[str, Any] = {cast(str, r.trip_id): r for r in tdf.itertuples(index=False)}
     st = feed.table("stop_times.txt", optional=("shape_dist_traveled",))
     rows = st.index[st["trip_id"].isin(meta.keys())]
     if not len(rows):
@@ -103,7 +105,7 @@ def load_trips(feed: Feed, stations: Stations, route_ids: Iterable[str]) -> list
     if unknown.any():
         i = unknown.idxmax()
         raise GtfsError(
-            f"{feed.where('stop_times.txt', int(i) + 2, 'stop_id')}: {sub.at[i, 'stop_id']!r} is not a stop in stops.txt"
+            f"{feed.where('stop_times.txt', int(cast(int, i)) + 2, 'stop_id')}: {sub.at[i, 'stop_id']!r} is not a stop in stops.txt"
         )
     frame = pd.DataFrame(
         {
@@ -188,7 +190,7 @@ def _frequency_runs(feed: Feed, trip_ids: set[str]) -> dict[str, list[float]]:
             raise GtfsError(
                 f"{feed.where('frequencies.txt', int(i) + 2, 'headway_secs')}: must be positive, got {head[i]:g}"
             )
-        out.setdefault(fq.at[i, "trip_id"], []).extend(
+        out.setdefault(cast(str, fq.at[i, "trip_id"]), []).extend(
             np.arange(start[i], end[i], head[i]).tolist()
         )
     return {k: sorted(v) for k, v in out.items()}
