@@ -35,10 +35,7 @@ def _load(name: str, path: Path) -> ModuleType:
     return module
 
 
-if not (
-    SINK_TESTS / "sink_contract.py"
-).is_file():  # pragma: no cover - the registry is part of the repo
-    pytest.skip("tests/sinks/sink_contract.py is missing", allow_module_level=True)
+assert (SINK_TESTS / "sink_contract.py").is_file(), "tests/sinks/sink_contract.py (the contract) is missing"
 
 sink_contract = _load("ats_sink_contract_for_kafka", SINK_TESTS / "sink_contract.py")
 contract_tests = _load("ats_sink_contract_tests_for_kafka", SINK_TESTS / "test_contract.py")
