@@ -116,6 +116,12 @@ _TRANSIENT_CODES = {
     390104,  # user must login again
     390112,  # session expired
     390114,  # authentication token expired
+    290401,  # HTTP 401 on a statement: the session token is no longer accepted (server restarted)
+    290429,  # HTTP 429: too many requests
+    290500,  # HTTP 500/502/503/504: the service or a proxy in front of it is failing for now
+    290502,
+    290503,
+    290504,
 }
 
 
