@@ -16,6 +16,7 @@ has reached it. The engine never touches a file or a socket; it returns Arrow re
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 import math
 import zlib
@@ -41,6 +42,7 @@ from ats_sim.records import (
     RecordType,
 )
 from ats_sim.ridership import LineDemand, PlatformQueue, day_factor, dwell_time_s, hour_windows
+from ats_sim.sampling import Span, draw
 from ats_sim.scenario import HoldTrain, Scenario, SpeedRestriction, parse_clock
 
 __all__ = ["LineSim", "RunSpec"]
@@ -148,6 +150,9 @@ class LineSim:
         self.station_ids = [s.id for s in line.stations]
         self.station_names = [s.name for s in line.stations]
         self.seg_len = np.diff(line.chainages)
+        self._seg_limit = [line.segment_speed_limit_kmh(i) for i in range(self.n - 1)]
+        self._seg_grade = [(line.segment_grade_permille(i, 0), line.segment_grade_permille(i, 1))
+                           for i in range(self.n - 1)]
         self.alert_seq = 0
         self.platform_alerts: dict[tuple[int, int], str] = {}
         self.holds = [
@@ -165,10 +170,10 @@ class LineSim:
         self.service_start = parse_clock(self.ops.service_start)
         self.service_end = parse_clock(self.ops.service_end)
         factor = self.ops.line_headway_factor.get(line.id, 1.0)
-        self._period_starts = np.array([parse_clock(p.start) for p in self.ops.periods])
+        self._period_starts = [parse_clock(p.start) for p in self.ops.periods]
         self._period_headways = [p.headway_s * factor for p in self.ops.periods]
         self._power_limit_w = self.thr.high_power_fraction * self.stock.rated_power_kw * 1000.0
-        self._tel: list[tuple[Any, ...]] = []
+        self._tel: list[Span] = []
         self._events: list[tuple[Any, ...]] = []
         self._alerts: list[tuple[Any, ...]] = []
         self.env.process(self._demand_process())
@@ -198,7 +203,7 @@ class LineSim:
 
     def headway(self, t: float) -> float:
         """Timetabled headway at time ``t``."""
-        i = int(np.searchsorted(self._period_starts, self._tod(t), side="right")) - 1
+        i = bisect.bisect_right(self._period_starts, self._tod(t)) - 1
         return self._period_headways[max(i, 0)]
 
     # ---- processes ---------------------------------------------------------------------------
@@ -295,8 +300,9 @@ class LineSim:
             self._set_phase(train, Phase(DWELLING, t_arr, float(self.line.chainages[s]), sign,
                                          self._aux_w(t_arr), 0.0, 0.0, s, nxt))
             self._check_overcrowding(train, t_arr)
-            env.process(self._watch_dwell(train, train.visit, s, t_arr))
-            yield env.timeout(dwell)
+            dwelt = env.timeout(dwell)
+            self._watch_dwell(train, s, t_arr)
+            yield dwelt
             hold = self._regulation_hold(s, d, env.now)
             if hold > 0:
                 yield env.timeout(hold)
@@ -317,7 +323,7 @@ class LineSim:
             prof = run_profile(
                 float(self.seg_len[seg]),
                 self._speed_limit(seg, t_dep),
-                self.line.segment_grade_permille(seg, d),
+                self._seg_grade[seg][d],
                 self.stock.mass_kg(train.passengers),
                 self.stock,
             )
@@ -358,7 +364,7 @@ class LineSim:
         return 0.0
 
     def _speed_limit(self, seg: int, t: float) -> float:
-        lim = self.line.segment_speed_limit_kmh(seg)
+        lim = self._seg_limit[seg]
         tod, day = self._tod(t), self._day_of(t)
         for i, s0, s1, vmax, rday in self.restrictions:
             if i == seg and rday == day and s0 <= tod < s1:
@@ -388,44 +394,22 @@ class LineSim:
         if ph.profile is None:
             return ph.energy_j + ph.aux_w * trel, ph.regen_j
         p = ph.profile
-        trel = min(trel, p.duration_s)
-        drawn = float(np.interp(trel, p.t, p.drawn_j))
-        regen = float(np.interp(trel, p.t, p.regen_j))
+        if trel >= p.duration_s:  # the whole run (np.interp would give the last values too)
+            drawn, regen = float(p.drawn_j[-1]), float(p.regen_j[-1])
+        else:
+            drawn = float(np.interp(trel, p.t, p.drawn_j))
+            regen = float(np.interp(trel, p.t, p.regen_j))
         return ph.energy_j + drawn - regen + ph.aux_w * trel, ph.regen_j + regen
 
     def _sample(self, train: Train, t_end: float) -> None:
-        """Draw the train's telemetry ticks in ``[k_next * dt, t_end)`` from its phase."""
+        """Note the train's telemetry ticks in ``[k_next * dt, t_end)``: its current phase's."""
         k_end = math.ceil(t_end / self.dt - 1e-9)
         k0 = train.k_next
         if k_end <= k0:
             return
         train.k_next = k_end
-        ph = train.phase
-        if ph is None:
-            return
-        ks = np.arange(k0, k_end, dtype=np.int64)
-        trel = ks * self.dt - ph.t0
-        if ph.profile is None:
-            n = len(ks)
-            chain = np.full(n, ph.chainage)
-            speed = np.zeros(n)
-            acc = np.zeros(n)
-            power = np.full(n, ph.aux_w)
-            energy = ph.energy_j + ph.aux_w * trel
-            regen = np.full(n, ph.regen_j)
-        else:
-            p = ph.profile
-            trel = np.minimum(trel, p.duration_s)
-            chain = ph.chainage + ph.sign * np.interp(trel, p.t, p.x)
-            speed = np.interp(trel, p.t, p.v)
-            j = np.clip(np.searchsorted(p.t, trel, side="right") - 1, 0, len(p.t) - 1)
-            acc = p.a[j]
-            power = p.power_w[j] + ph.aux_w
-            rg = np.interp(trel, p.t, p.regen_j)
-            energy = ph.energy_j + np.interp(trel, p.t, p.drawn_j) - rg + ph.aux_w * trel
-            regen = ph.regen_j + rg
-        self._tel.append((ks, chain, speed, acc, power, energy, regen, train.idx, ph.trip_code,
-                          ph.direction, ph.kind, ph.prev_code, ph.next_code, ph.passengers))
+        if train.phase is not None:
+            self._tel.append(Span(k0, k_end, train.phase, train.idx))
 
     # ---- events and alerts -------------------------------------------------------------------
     def _event(self, train: Train, s: int, d: int, kind: str, *, alighted: int, boarded: int,
@@ -495,12 +479,20 @@ class LineSim:
                         self.thr.bunching_clear_fraction * sched,
                         f"Train {train.id} is {headway:.0f} s behind the train ahead again")
 
-    def _watch_dwell(self, train: Train, visit: int, s: int, t_arr: float) -> Generator[simpy.Event, Any, None]:
+    def _watch_dwell(self, train: Train, s: int, t_arr: float) -> None:
+        """Check, once the dwell limit has passed, whether the train still stands at ``s``."""
+        visit = train.visit
+
+        def check(_: simpy.Event) -> None:
+            ph = train.phase
+            if train.visit == visit and ph is not None and ph.kind == DWELLING and ph.prev_code == s:
+                self.env.process(self._dwell_overrun(train, visit, s, t_arr))
+
+        self.env.timeout(self.thr.dwell_overrun_s).callbacks.append(check)
+
+    def _dwell_overrun(self, train: Train, visit: int, s: int, t_arr: float) -> Generator[simpy.Event, Any, None]:
+        """Raise a dwell-overrun alert now; clear it at the first whole second after the train left."""
         limit = self.thr.dwell_overrun_s
-        yield self.env.timeout(limit)
-        if train.visit != visit or train.phase is None or train.phase.kind != DWELLING \
-                or train.phase.prev_code != s:
-            return
         alert_id = self._alert(self.env.now, None, "dwell_overrun", True, "warning", train, s, limit, limit,
                                f"Train {train.id} has stood at {self.station_names[s]} for over {limit:.0f} s")
         while train.visit == visit and train.phase is not None and train.phase.kind == DWELLING:
@@ -564,23 +556,20 @@ class LineSim:
         }
 
     def _telemetry_batch(self) -> pa.RecordBatch | None:
-        chunks, self._tel = self._tel, []
-        if not chunks:
+        spans, self._tel = self._tel, []
+        if not spans:
             return None
-        counts = np.fromiter((len(c[0]) for c in chunks), dtype=np.int64, count=len(chunks))
-        ks = np.concatenate([c[0] for c in chunks])
-        cols = [np.concatenate([c[i] for c in chunks]) for i in range(1, 7)]
-        scal = [np.repeat(np.fromiter((c[i] for c in chunks), np.int64, len(chunks)), counts)
-                for i in range(7, 14)]
-        train_idx = scal[0]
-        order = np.lexsort((train_idx, ks))
+        sm = draw(spans, self.dt)
+        order = np.lexsort((sm.train, sm.k))
         emit_from_k = math.ceil(self.spec.emit_from_s / self.dt - 1e-9)
-        order = order[ks[order] >= emit_from_k]
+        order = order[sm.k[order] >= emit_from_k]
         if len(order) == 0:
             return None
-        ks = ks[order]
-        chain, speed, acc, power, energy, regen = (c[order] for c in cols)
-        train_idx, trip, direction, status, prev, nxt, pax = (s[order] for s in scal)
+        ks = sm.k[order]
+        chain, speed, acc, power, energy, regen = (
+            c[order] for c in (sm.chainage, sm.speed, sm.acceleration, sm.power_w, sm.energy_j, sm.regen_j))
+        train_idx, trip, direction, status, prev, nxt, pax = (
+            c[order] for c in (sm.train, sm.trip, sm.direction, sm.status, sm.prev, sm.next, sm.passengers))
         ts_ms = self.spec.epoch_ms + np.round(ks * self.dt * 1000.0).astype(np.int64)
         train_ids = pa.array([t.id for t in self.trains], pa.string()).take(pa.array(train_idx))
         stations = pa.array(self.station_ids, pa.string())
@@ -651,8 +640,12 @@ class LineSim:
 
 
 def _constant(value: str, n: int) -> pa.Array:
-    """A string column holding ``value`` n times."""
-    return pa.DictionaryArray.from_arrays(np.zeros(n, np.int32), [value]).cast(pa.string())
+    """A string column holding ``value`` n times (built from its buffers: offsets and bytes)."""
+    raw = value.encode()
+    offsets = np.arange(0, (n + 1) * len(raw), len(raw) or 1, dtype=np.int32)[: n + 1]
+    if not raw:
+        offsets = np.zeros(n + 1, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(raw * n))
 
 
 def _round(f: Field, col: Any) -> Any:
