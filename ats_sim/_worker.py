@@ -9,30 +9,11 @@ it never re-imports the caller's ``__main__`` (notebooks and scripts without a m
 from __future__ import annotations
 
 import pickle
-import struct
 import sys
-from typing import IO
 
-__all__ = ["read_frame", "write_frame"]
+from ats_sim._frames import write_frame
 
-
-def write_frame(out: IO[bytes], payload: bytes) -> None:
-    """One frame: 8-byte length, then the payload."""
-    out.write(struct.pack("<Q", len(payload)))
-    out.write(payload)
-    out.flush()
-
-
-def read_frame(src: IO[bytes]) -> bytes:
-    """The next frame's payload; raises ``EOFError`` when the worker ended early."""
-    head = src.read(8)
-    if len(head) < 8:
-        raise EOFError("the simulation worker ended without finishing its windows")
-    (n,) = struct.unpack("<Q", head)
-    data = src.read(n)
-    if len(data) < n:
-        raise EOFError("the simulation worker ended in the middle of a window")
-    return data
+__all__ = ["main"]
 
 
 def main() -> None:

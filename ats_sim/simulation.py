@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pyarrow as pa
 
-from ats_sim._worker import read_frame
+from ats_sim._frames import read_frame
 from ats_sim.engine import DAY, LineSim, RunSpec
 from ats_sim.errors import ConfigError
 from ats_sim.records import RECORD_TYPES, Batch
@@ -166,6 +166,16 @@ def _unpack(data: bytes) -> list[list[Batch]]:
     ]
 
 
+def _widen_pipe(stream: Any) -> None:
+    """Let a worker run up to about a window ahead of the parent (Linux; elsewhere a no-op)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError, ValueError, AttributeError):
+        pass
+
+
 class Simulation:
     """A configured run. Iterate :meth:`windows` to get records; nothing is done before that.
 
@@ -267,6 +277,7 @@ class Simulation:
             p = subprocess.Popen([sys.executable, "-m", "ats_sim._worker"], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, env=env)
             assert p.stdin is not None
+            _widen_pipe(p.stdout)
             pickle.dump((self.spec, g, self.start_s, self.window_s), p.stdin)
             p.stdin.close()
             procs.append(p)

@@ -38,7 +38,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 import pyarrow.compute as pc
 
-from ats_sim._worker import read_frame, write_frame
+from ats_sim._frames import read_frame, write_frame
 from ats_sim.errors import AtsSimError, ScenarioError
 from ats_sim.records import Batch
 from ats_sim.scenario import Scenario, load_scenario

@@ -59,3 +59,16 @@ def test_records_are_identical_through_the_library_api() -> None:
             direct.setdefault(b.type.name, []).extend(json_lines(b))
     assert per_type == direct
     assert len(per_type["telemetry"]) > 1000
+
+
+def test_a_run_with_workers_prints_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Worker processes are an implementation detail: no warning or other output reaches the
+    user's terminal (``python -m ats_sim._worker`` must not find itself imported already)."""
+    import subprocess
+    import sys
+
+    code = "import ats_sim; r = ats_sim.run('weekday', until='30m', workers=2); print(len(r.telemetry))"
+    out = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True,
+                         text=True, cwd=tmp_path, check=True)
+    assert out.stderr == ""
+    assert int(out.stdout) > 0
