@@ -1,49 +1,48 @@
-"""Kafka -> warehouse ingest: ``ats-sim ingest kafka://host:port/topic[,topic2] --to duckdb:///...``.
+"""Kafka -> warehouse ingest: ``ats-sim ingest kafka://host:port/topic[,topic2] --to URL``.
 
-A consumer group reads the topics and writes batches (by count and by time) into the shared
-schema, the way the Snowflake Kafka connector fills ``ATS_RAW_JSON``:
+A consumer group reads the topics and stores batches (by count and by time) in a warehouse with
+the shared schema, the way the Snowflake Kafka connector fills ``ATS_RAW_JSON``:
 
 * ``ATS_RAW_JSON``: ``RECORD_METADATA`` from the real message (``topic``, ``partition``,
   ``offset``, ``CreateTime`` (or ``LogAppendTime``), ``key`` when not null, ``headers``) and
   ``RECORD_CONTENT`` = the message value as it arrived;
-* the typed tables (``ATS_TRANSFORMED``, ``ATS_STATION_EVENTS``, ``ATS_ALERT_EVENTS``),
-  deduplicated on ``RECORD_ID`` as the DuckDB sink does;
 * ``ATS_DEAD_LETTER``: every message that is not valid JSON or not a known record, with its
   topic, partition, offset, key, headers, timestamp, raw value and the error. It is stored, the
   ingester goes on, nothing is dropped silently;
-* ``ATS_KAFKA_OFFSETS``: the offset ranges each batch stored, per topic and partition.
+* the typed tables: filled by the DuckDB writer in the same transaction; in Snowflake they are
+  dynamic tables over ``ATS_RAW_JSON``.
 
-One batch is one DuckDB transaction over all four. Offsets are committed to Kafka only after
-that transaction committed, so a crash at any moment loses nothing: the restarted consumer
-re-reads from the last committed offset, and messages whose (topic, partition, offset) falls in
-a stored range are skipped, so nothing is stored twice either.
-
-The DuckDB file is opened per batch, like the DuckDB sink does, so a dashboard can read it
-between batches.
+The warehouse is chosen by the URL's scheme (:data:`WAREHOUSES`): ``duckdb://``
+(:mod:`sinks.ingest_duckdb`) or ``snowflake://`` (:mod:`sinks.ingest_snowflake`); each
+implements :class:`~sinks.ingest_messages.Warehouse` and is imported only when used. This
+module is the consumer: it batches, stores a batch through the warehouse, and commits the
+batch's offsets to Kafka only after the warehouse committed it. A crash at any moment therefore
+loses nothing: the restarted consumer re-reads from the last committed offset, and the
+warehouse skips every message whose (topic, partition, offset) it stored before, so nothing is
+stored twice either.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
+import importlib
 import logging
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import duckdb
-import numpy as np
-import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from ats_sim.errors import ConfigError
-from ats_sim.records import RECORD_TYPES, SCHEMA_VERSION, RecordType
-from sinks.base import TerminalSinkError, TransientSinkError
-from sinks.duckdb import _connect, _first_line, _is_lock_error, apply_schema, fresh_rows
+from sinks.base import MissingDriverError, TerminalSinkError, TransientSinkError
+from sinks.ingest_messages import (
+    DEAD_LETTER_TABLE,
+    StoredBatch,
+    Warehouse,
+    metadata_json,
+    parse_record,
+    typed_rows,
+)
 from sinks.kafka import (
     DEFAULT_TOPICS,
     check_topic,
@@ -51,404 +50,61 @@ from sinks.kafka import (
     librdkafka_logger,
     unreachable_error,
 )
-from sinks.raw import RAW_SCHEMA
-from sinks.schema import RAW_TABLE, TYPED_TABLES
 from sinks.url import SinkURL, parse_sink_url
 
 __all__ = [
     "DEAD_LETTER_TABLE",
-    "OFFSETS_TABLE",
-    "DuckDBWarehouse",
+    "WAREHOUSES",
     "IngestStats",
     "Ingester",
     "StoredBatch",
+    "Warehouse",
     "metadata_json",
     "open_ingester",
+    "open_warehouse",
     "parse_record",
     "typed_rows",
 ]
 
 log = logging.getLogger(__name__)
 
-DEAD_LETTER_TABLE = "ATS_DEAD_LETTER"
-OFFSETS_TABLE = "ATS_KAFKA_OFFSETS"
-
-#: Tables only the ingester needs (kept here until sql/ holds them).
-_INGEST_DDL = (
-    f"""CREATE TABLE IF NOT EXISTS {DEAD_LETTER_TABLE} (
-    KAFKA_TOPIC VARCHAR NOT NULL,      -- topic the message came from
-    KAFKA_PARTITION INTEGER NOT NULL,  -- its partition
-    KAFKA_OFFSET BIGINT NOT NULL,      -- its offset
-    KAFKA_KEY VARCHAR,                 -- its key (UTF-8, invalid bytes escaped), if any
-    KAFKA_HEADERS JSON,                -- its headers as an object of strings
-    KAFKA_TIMESTAMP BIGINT,            -- its Kafka timestamp, epoch ms
-    RAW_VALUE BLOB,                    -- the message value exactly as it arrived (NULL: tombstone)
-    ERROR VARCHAR NOT NULL,            -- why it is not a known record
-    INGESTED_AT TIMESTAMPTZ NOT NULL   -- when the ingester stored it
-)""",
-    f"""CREATE TABLE IF NOT EXISTS {OFFSETS_TABLE} (
-    KAFKA_TOPIC VARCHAR NOT NULL,      -- topic
-    KAFKA_PARTITION INTEGER NOT NULL,  -- partition
-    FIRST_OFFSET BIGINT NOT NULL,      -- first offset stored by one batch (records and dead letters)
-    LAST_OFFSET BIGINT NOT NULL,       -- last offset stored by that batch
-    MESSAGES BIGINT NOT NULL,          -- messages stored in that range
-    INGESTED_AT TIMESTAMPTZ NOT NULL
-)""",
-)
-
-_ISO_MS = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$"
-_TS_KEYS = {1: "CreateTime", 2: "LogAppendTime"}  # confluent_kafka.TIMESTAMP_*
-#: Python types a JSON value of each field kind may have (ints are valid floats; bools are not ints).
-_ALLOWED: dict[str, frozenset[type]] = {
-    "string": frozenset({str}),
-    "int": frozenset({int}),
-    "float": frozenset({float, int}),
-    "bool": frozenset({bool}),
-    "timestamp": frozenset({str}),
+#: URL scheme -> (module, class, the driver package it needs, the extra that installs it).
+WAREHOUSES: dict[str, tuple[str, str, str, str]] = {
+    "duckdb": ("sinks.ingest_duckdb", "DuckDBWarehouse", "duckdb", "duckdb"),
+    "snowflake": (
+        "sinks.ingest_snowflake",
+        "SnowflakeWarehouse",
+        "snowflake.connector",
+        "snowflake",
+    ),
 }
-_KEYS = {name: frozenset(rtype.field_names) for name, rtype in RECORD_TYPES.items()}
 
 
-# -- validating messages --------------------------------------------------------------------------
-def parse_record(value: bytes | None) -> tuple[RecordType, dict[str, Any]] | str:
-    """The record type and fields of a message value, or why it is not a known record.
+def __getattr__(name: str) -> Any:
+    """``DuckDBWarehouse`` and ``OFFSETS_TABLE``, still importable from here (they need duckdb,
+    so they are imported on first use; their home is :mod:`sinks.ingest_duckdb`)."""
+    if name in ("DuckDBWarehouse", "OFFSETS_TABLE"):
+        return getattr(importlib.import_module("sinks.ingest_duckdb"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    This checks the shape (JSON object, known ``record_type``, this ``schema_version``, exactly
-    the type's fields); :func:`typed_rows` checks the values, column by column.
-    """
-    if value is None:
-        return "empty message value (tombstone)"
+
+def open_warehouse(url: str) -> Warehouse:
+    """The warehouse writer for ``url`` (``duckdb://...`` or ``snowflake://...``)."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in WAREHOUSES:
+        # The URL is not repeated: it might hold a secret.
+        raise ConfigError(
+            f"ingest --to: `ats-sim ingest` writes to a duckdb:// or snowflake:// warehouse, not "
+            f"{scheme + '://' if scheme else 'a URL without a scheme'}; e.g. "
+            "duckdb:///data/ats.duckdb or snowflake://USER@ACCOUNT/DATABASE/SCHEMA?warehouse=WH"
+        )
+    module, cls, driver, extra = WAREHOUSES[scheme]
     try:
-        obj = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        return f"not valid JSON: {exc}"
-    if type(obj) is not dict:
-        return f"not a JSON object but {type(obj).__name__}"
-    name = obj.get("record_type")
-    rtype = RECORD_TYPES.get(name) if type(name) is str else None
-    if rtype is None:
-        return f"unknown record_type {name!r:.60}; known: {', '.join(RECORD_TYPES)}"
-    if obj.keys() != _KEYS[rtype.name]:
-        missing = sorted(_KEYS[rtype.name] - obj.keys())
-        extra = sorted(obj.keys() - _KEYS[rtype.name])
-        return f"{rtype.name} record with missing fields {missing} or unknown fields {extra}"
-    version = obj["schema_version"]
-    if type(version) is not int or version != SCHEMA_VERSION:
-        return f"schema_version {version!r:.20} is not {SCHEMA_VERSION}, the one this ats-sim reads"
-    return rtype, obj
-
-
-def _typed_table(rtype: RecordType, rows: list[dict[str, Any]]) -> pa.Table:
-    arrays = []
-    for f in rtype.fields:
-        values = [r[f.name] for r in rows]
-        if f.kind == "timestamp":
-            arrays.append(pa.array(values, pa.string()).cast(f.arrow_type))
-        else:
-            arrays.append(pa.array(values, type=f.arrow_type))
-    return pa.Table.from_arrays(arrays, schema=rtype.arrow_schema)
-
-
-def typed_rows(
-    rtype: RecordType, pairs: list[tuple[Any, dict[str, Any]]]
-) -> tuple[pa.Table, list[tuple[Any, dict[str, Any]]], list[tuple[Any, str]]]:
-    """The typed table of ``pairs`` (message, record), and the pairs whose values are not valid.
-
-    Values are checked a column at a time (the Python types present, then the timestamps'
-    form and dates with Arrow); only a column that fails is looked at value by value.
-    """
-    bad: dict[int, str] = {}
-    names = tuple(rtype.field_names)
-    columns: list[Sequence[Any]]
-    if all(tuple(obj) == names for _, obj in pairs):  # canonical field order: transpose in C
-        columns = list(zip(*(tuple(obj.values()) for _, obj in pairs), strict=True))
-    else:
-        columns = [[obj[n] for _, obj in pairs] for n in names]
-    for f, values in zip(rtype.fields, columns, strict=True):
-        allowed = _ALLOWED[f.kind] | ({type(None)} if f.nullable else set())
-        if not set(map(type, values)) <= allowed:
-            for i, v in enumerate(values):
-                if type(v) not in allowed:
-                    bad.setdefault(
-                        i, f"{rtype.name} field {f.name!r} = {v!r:.60} is not a valid {f.kind}"
-                    )
-        if f.kind == "timestamp":
-            stamps = pa.array([v if isinstance(v, str) else "" for v in values], pa.string())
-            well_formed = pc.match_substring_regex(stamps, _ISO_MS).to_numpy(zero_copy_only=False)
-            for i in np.flatnonzero(~well_formed).tolist():
-                bad.setdefault(
-                    i,
-                    f"{rtype.name} {f.name} {values[i]!r:.60} is not like 2026-03-10T08:00:00.000Z",
-                )
-            try:
-                stamps.filter(pa.array(well_formed)).cast(f.arrow_type)
-            except (pa.ArrowInvalid, ValueError):  # a date that does not exist: find it
-                for i in np.flatnonzero(well_formed).tolist():
-                    try:
-                        pa.array([values[i]], pa.string()).cast(f.arrow_type)
-                    except (pa.ArrowInvalid, ValueError):
-                        bad.setdefault(
-                            i, f"{rtype.name} {f.name} {values[i]!r:.60} is not a valid date-time"
-                        )
-    ok = [pair for i, pair in enumerate(pairs) if i not in bad]
-    dead = [(pairs[i][0], error) for i, error in sorted(bad.items())]
-    try:
-        return _typed_table(rtype, [obj for _, obj in ok]), ok, dead
-    except (pa.ArrowException, OverflowError, ValueError, TypeError):  # e.g. an int beyond 64 bits
-        pass
-    still_ok: list[tuple[Any, dict[str, Any]]] = []
-    for m, obj in ok:
-        try:
-            _typed_table(rtype, [obj])
-            still_ok.append((m, obj))
-        except (pa.ArrowException, OverflowError, ValueError, TypeError) as exc:
-            dead.append((m, f"{rtype.name} record does not convert to its typed row: {exc}"))
-    return _typed_table(rtype, [obj for _, obj in still_ok]), still_ok, dead
-
-
-def metadata_json(messages: list[Any]) -> list[bytes]:
-    """``RECORD_METADATA`` of each message, with the keys and order the Snowflake connector uses.
-
-    ``{"topic", "partition", "offset", "CreateTime" (or "LogAppendTime"), "key" (when not
-    null), "headers"}``; topic, key and header texts repeat, so each is encoded once.
-    """
-    dumps = orjson.dumps
-    topics: dict[str, bytes] = {}
-    keys: dict[bytes, bytes] = {}
-    headers: dict[tuple[Any, ...], bytes] = {}
-    out = []
-    for m in messages:
-        topic = m.topic()
-        tj = topics.get(topic)
-        if tj is None:
-            tj = topics[topic] = dumps(topic)
-        ts_type, ts = m.timestamp()
-        time_part = b',"%s":%d' % (_TS_KEYS[ts_type].encode(), ts) if ts_type in _TS_KEYS else b""
-        key = m.key()
-        key_part: bytes | None
-        if key is None:
-            key_part = b""
-        else:
-            key_part = keys.get(key)
-            if key_part is None:
-                key_part = keys[key] = b',"key":' + dumps(key.decode("utf-8", "backslashreplace"))
-        hs = tuple(m.headers() or ())
-        hj = headers.get(hs)
-        if hj is None:
-            hj = headers[hs] = dumps(
-                {k: None if v is None else v.decode("utf-8", "backslashreplace") for k, v in hs}
-            )
-        out.append(
-            b'{"topic":%s,"partition":%d,"offset":%d%s%s,"headers":%s}'
-            % (tj, m.partition(), m.offset(), time_part, key_part, hj)
-        )
-    return out
-
-
-# -- the warehouse --------------------------------------------------------------------------------
-@dataclass
-class StoredBatch:
-    """What one :meth:`DuckDBWarehouse.store` call did."""
-
-    records: Counter[str] = field(default_factory=Counter)
-    dead_letters: int = 0
-    #: Messages skipped because their (topic, partition, offset) was stored before.
-    duplicates: int = 0
-    #: Typed rows skipped because their RECORD_ID was stored before (e.g. a replay sent twice).
-    typed_duplicates: int = 0
-
-
-class DuckDBWarehouse:
-    """Stores batches of Kafka messages in a DuckDB file with the shared schema, one transaction each."""
-
-    def __init__(self, path: str | Path, *, lock_timeout_s: float = 10.0) -> None:
-        self.path = Path(path)
-        self.lock_timeout_s = lock_timeout_s
-        apply_schema(self.path, lock_timeout_s=lock_timeout_s)
-        with self._connection() as con:
-            for ddl in _INGEST_DDL:
-                con.execute(ddl)
-
-    @classmethod
-    def from_url(cls, url: str) -> DuckDBWarehouse:
-        """``duckdb:///path/to/ats.duckdb?lock_timeout_s=10``."""
-        from sinks.files import local_path
-
-        parsed = parse_sink_url(url)
-        if parsed.scheme != "duckdb":
-            raise ConfigError(
-                f"ingest --to {url!r}: only duckdb:// warehouses are supported by `ats-sim ingest`; "
-                "for Snowflake use the Kafka connector config in kafka_connect/"
-            )
-        unknown = set(parsed.query) - {"lock_timeout_s"}
-        if unknown:
-            raise ConfigError(
-                f"ingest --to {url!r}: unknown option(s) {', '.join(sorted(unknown))}; known: lock_timeout_s"
-            )
-        return cls(local_path(parsed), lock_timeout_s=parsed.float_option("lock_timeout_s", 10.0))
-
-    @contextlib.contextmanager
-    def _connection(self) -> Any:
-        try:
-            con = _connect(self.path, read_only=False, timeout_s=self.lock_timeout_s)
-        except duckdb.Error as exc:
-            raise TerminalSinkError(
-                f"ingest: cannot open {self.path}: {_first_line(exc)}"
-            ) from None
-        try:
-            yield con
-        finally:
-            con.close()
-
-    def store(self, messages: list[Any]) -> StoredBatch:
-        """Store ``messages`` (confluent-kafka messages without error) in one transaction.
-
-        Raises :class:`TransientSinkError` when the file stays locked (retry the same list) and
-        :class:`TerminalSinkError` for anything else.
-        """
-        result = StoredBatch()
-        if not messages:
-            return result
-        try:
-            with self._connection() as con:
-                con.execute("BEGIN TRANSACTION")
-                try:
-                    fresh = self._not_stored(con, messages)
-                    result.duplicates = len(messages) - len(fresh)
-                    if fresh:
-                        self._insert(con, fresh, result)
-                    con.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(duckdb.Error):
-                        con.execute("ROLLBACK")
-                    raise
-        except duckdb.Error as exc:
-            msg = f"ingest into {self.path}: {_first_line(exc)}"
-            raise (
-                TransientSinkError(msg) if _is_lock_error(exc) else TerminalSinkError(msg)
-            ) from None
-        return result
-
-    def _not_stored(self, con: duckdb.DuckDBPyConnection, messages: list[Any]) -> list[Any]:
-        """The messages whose (topic, partition, offset) is in no stored range."""
-        bounds: dict[tuple[str, int], list[int]] = {}
-        for m in messages:
-            tp = (m.topic(), m.partition())
-            lo_hi = bounds.setdefault(tp, [m.offset(), m.offset()])
-            lo_hi[0] = min(lo_hi[0], m.offset())
-            lo_hi[1] = max(lo_hi[1], m.offset())
-        ranges: dict[tuple[str, int], list[tuple[int, int]]] = {}
-        for (topic, part), (lo, hi) in bounds.items():
-            rows = con.execute(
-                f"SELECT FIRST_OFFSET, LAST_OFFSET FROM {OFFSETS_TABLE} WHERE KAFKA_TOPIC = ? "
-                "AND KAFKA_PARTITION = ? AND LAST_OFFSET >= ? AND FIRST_OFFSET <= ?",
-                [topic, part, lo, hi],
-            ).fetchall()
-            if rows:
-                ranges[(topic, part)] = rows
-        if not ranges:
-            return messages
-        return [
-            m
-            for m in messages
-            if not any(a <= m.offset() <= b for a, b in ranges.get((m.topic(), m.partition()), ()))
-        ]
-
-    def _insert(
-        self, con: duckdb.DuckDBPyConnection, messages: list[Any], result: StoredBatch
-    ) -> None:
-        now = time.time()
-        by_type: dict[str, list[tuple[Any, dict[str, Any]]]] = defaultdict(list)
-        dead: list[tuple[Any, str]] = []
-        for m in messages:
-            parsed = parse_record(m.value())
-            if isinstance(parsed, str):
-                dead.append((m, parsed))
-            else:
-                by_type[parsed[0].name].append((m, parsed[1]))
-        good: list[Any] = []
-        for name, pairs in by_type.items():
-            rtype = RECORD_TYPES[name]
-            table, pairs, bad = typed_rows(rtype, pairs)
-            dead.extend(bad)
-            good.extend(m for m, _ in pairs)
-            result.records[name] += len(pairs)
-            fresh = fresh_rows(con, rtype, table) if table.num_rows else table
-            result.typed_duplicates += table.num_rows - fresh.num_rows
-            if fresh.num_rows:
-                con.register("ats_ingest_typed", fresh)
-                con.execute(f"INSERT INTO {TYPED_TABLES[name]} SELECT * FROM ats_ingest_typed")
-                con.unregister("ats_ingest_typed")
-        if good:
-            good.sort(key=lambda m: (m.topic(), m.partition(), m.offset()))
-            raw = pa.Table.from_arrays(
-                [
-                    pa.array(metadata_json(good), pa.binary()).cast(pa.string()),
-                    pa.array([m.value() for m in good], pa.binary()).cast(pa.string()),
-                ],
-                schema=RAW_SCHEMA,
-            )
-            con.register("ats_ingest_raw", raw)
-            con.execute(
-                f"INSERT INTO {RAW_TABLE} SELECT RECORD_METADATA, RECORD_CONTENT FROM ats_ingest_raw"
-            )
-            con.unregister("ats_ingest_raw")
-        if dead:
-            self._dead_letters(con, dead, now)
-            result.dead_letters = len(dead)
-        self._ranges(con, messages, now)
-
-    def _dead_letters(
-        self, con: duckdb.DuckDBPyConnection, dead: list[tuple[Any, str]], now: float
-    ) -> None:
-        for m, error in dead:
-            log.warning("dead letter %s[%d]@%d: %s", m.topic(), m.partition(), m.offset(), error)
-        key = [
-            None if m.key() is None else m.key().decode("utf-8", "backslashreplace")
-            for m, _ in dead
-        ]
-        headers = [
-            orjson.dumps(
-                {
-                    k: None if v is None else v.decode("utf-8", "backslashreplace")
-                    for k, v in (m.headers() or [])
-                }
-            ).decode()
-            for m, _ in dead
-        ]
-        table = pa.table(
-            {
-                "KAFKA_TOPIC": pa.array([m.topic() for m, _ in dead], pa.string()),
-                "KAFKA_PARTITION": pa.array([m.partition() for m, _ in dead], pa.int32()),
-                "KAFKA_OFFSET": pa.array([m.offset() for m, _ in dead], pa.int64()),
-                "KAFKA_KEY": pa.array(key, pa.string()),
-                "KAFKA_HEADERS": pa.array(headers, pa.string()),
-                "KAFKA_TIMESTAMP": pa.array(
-                    [m.timestamp()[1] if m.timestamp()[0] else None for m, _ in dead], pa.int64()
-                ),
-                "RAW_VALUE": pa.array([m.value() for m, _ in dead], pa.binary()),
-                "ERROR": pa.array([e for _, e in dead], pa.string()),
-                "INGESTED_AT": pa.array([int(now * 1000)] * len(dead), pa.int64()).cast(
-                    pa.timestamp("ms", tz="UTC")
-                ),
-            }
-        )
-        con.register("ats_ingest_dead", table)
-        con.execute(f"INSERT INTO {DEAD_LETTER_TABLE} SELECT * FROM ats_ingest_dead")
-        con.unregister("ats_ingest_dead")
-
-    def _ranges(self, con: duckdb.DuckDBPyConnection, messages: list[Any], now: float) -> None:
-        spans: dict[tuple[str, int], list[int]] = {}
-        for m in messages:
-            s = spans.setdefault((m.topic(), m.partition()), [m.offset(), m.offset(), 0])
-            s[0] = min(s[0], m.offset())
-            s[1] = max(s[1], m.offset())
-            s[2] += 1
-        stamp = dt.datetime.fromtimestamp(now, dt.UTC)
-        con.executemany(
-            f"INSERT INTO {OFFSETS_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
-            [[t, p, lo, hi, n, stamp] for (t, p), (lo, hi, n) in spans.items()],
-        )
+        importlib.import_module(driver)
+    except ImportError:
+        raise MissingDriverError(scheme, driver.split(".")[0].replace("_", "-"), extra) from None
+    warehouse: Warehouse = getattr(importlib.import_module(module), cls).from_url(url)
+    return warehouse
 
 
 # -- the consumer ---------------------------------------------------------------------------------
@@ -488,14 +144,18 @@ class Ingester:
         config: librdkafka consumer properties (``bootstrap.servers`` at least), or a
             ``host:port`` string.
         topics: topics to subscribe to.
-        warehouse: where batches go.
+        warehouse: where batches go (see :func:`open_warehouse`).
         group_id: consumer group (overrides ``group.id`` in ``config``).
-        batch_records: store a batch once it holds this many messages...
-        batch_seconds: ...or once its first message waited this long.
+        batch_records: store a batch once it holds this many messages (default: the
+            warehouse's ``default_batch_records``)...
+        batch_seconds: ...or once its first message waited this long (default: the
+            warehouse's ``default_batch_seconds``).
         idle_exit_s: return after this long without messages, counted from when the group
             assigned partitions to this member (None: run until stopped). A member restarted
             after a crash waits for the group to drop the dead one first (``session.timeout.ms``,
             45 s by default), unless ``group.instance.id`` makes it a static member.
+        max_retries: how often one batch is stored again after a transient warehouse error
+            (backoff from 0.2 s doubling to 5 s) before the ingester gives up.
         on_batch: called after each stored and committed batch with the stats so far.
     """
 
@@ -503,11 +163,11 @@ class Ingester:
         self,
         config: dict[str, Any] | str,
         topics: list[str],
-        warehouse: DuckDBWarehouse,
+        warehouse: Warehouse,
         *,
         group_id: str | None = None,
-        batch_records: int = 5_000,
-        batch_seconds: float = 1.0,
+        batch_records: int | None = None,
+        batch_seconds: float | None = None,
         idle_exit_s: float | None = None,
         connect_timeout_s: float = 10.0,
         max_retries: int = 20,
@@ -517,6 +177,10 @@ class Ingester:
         conf.update({"bootstrap.servers": config} if isinstance(config, str) else config)
         if group_id:
             conf["group.id"] = group_id
+        if batch_records is None:
+            batch_records = warehouse.default_batch_records
+        if batch_seconds is None:
+            batch_seconds = warehouse.default_batch_seconds
         if batch_records < 1 or batch_seconds <= 0:
             raise ConfigError("ingest: batch_records must be at least 1 and batch_seconds positive")
         self.conf = conf
@@ -549,6 +213,7 @@ class Ingester:
         try:
             consumer = Consumer(conf)
         except KafkaException as exc:
+            self.warehouse.close()
             raise ConfigError(
                 f"ingest: invalid consumer configuration: {exc.args[0].str()}"
             ) from None
@@ -575,6 +240,7 @@ class Ingester:
             self._consumer = None
             with contextlib.suppress(Exception):
                 consumer.close()
+            self.warehouse.close()
         return self.stats
 
     def _loop(self, consumer: Any) -> None:
@@ -624,7 +290,7 @@ class Ingester:
                 return  # idle only counts once the group gave this member its partitions
 
     def _store_and_commit(self) -> None:
-        """Store the pending messages (retrying a locked file), then commit their offsets."""
+        """Store the pending messages (retrying transient errors), then commit their offsets."""
         from confluent_kafka import KafkaException, TopicPartition
 
         messages, self._pending = self._pending, []
@@ -700,14 +366,19 @@ def open_ingester(source: str, to: str, **options: Any) -> Ingester:
 
     No topic in the URL means the three default topics. ``group.id`` (default
     ``ats-sim-ingest``) and any librdkafka consumer property go in the query; ``config=``
-    names a properties file; secrets as for the Kafka sink. ``options`` are :class:`Ingester`
-    keyword arguments.
+    names a properties file; secrets as for the Kafka sink. ``to`` is a ``duckdb://`` or
+    ``snowflake://`` URL (:func:`open_warehouse`). ``options`` are :class:`Ingester` keyword
+    arguments.
     """
     url: SinkURL = parse_sink_url(source, known=["kafka"])
     conf, own = client_config(url, {}, _CONSUMER_OPTIONS, _CONSUMER_DEFAULTS)
     names = [check_topic(t.strip()) for t in url.path.strip("/").split(",") if t.strip()]
     topics = names or list(DEFAULT_TOPICS)
-    warehouse = DuckDBWarehouse.from_url(to)
     if "connect_timeout_s" in own:
         options.setdefault("connect_timeout_s", own["connect_timeout_s"])
-    return Ingester(conf, topics, warehouse, **options)
+    warehouse = open_warehouse(to)
+    try:
+        return Ingester(conf, topics, warehouse, **options)
+    except BaseException:
+        warehouse.close()
+        raise

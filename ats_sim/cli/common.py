@@ -33,7 +33,7 @@ def guarded(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except AtsSimError as exc:
-            err_console.print(f"error: {exc}", markup=False)
+            err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

@@ -2,7 +2,8 @@
 
 ``ingest`` runs a consumer-group member until Ctrl-C (or SIGTERM), or until the topics have been
 quiet for ``--exit-when-idle`` seconds; either way it stores and commits what it holds before it
-exits. ``kafka broker`` runs the single-node Apache Kafka broker the tests use, in the
+exits. The warehouse is DuckDB (``duckdb:///path``) or Snowflake (``snowflake://...``, the
+Snowflake sink's URL; see :mod:`sinks.ingest_snowflake`). ``kafka broker`` runs the single-node Apache Kafka broker the tests use, in the
 foreground, and prints its bootstrap address (the same as ``make kafka``).
 """
 
@@ -60,22 +61,31 @@ def register(app: typer.Typer) -> None:
             ...,
             help="kafka://host:port/topic[,topic2]?group.id=...; no topic: the three default topics.",
         ),
-        to: str = typer.Option(..., "--to", help="Warehouse URL, e.g. duckdb:///data/ats.duckdb."),
+        to: str = typer.Option(
+            ...,
+            "--to",
+            help="Warehouse URL: duckdb:///data/ats.duckdb, "
+            "snowflake://USER@ACCOUNT/DB/SCHEMA?warehouse=WH or snowflake://?connection=NAME.",
+        ),
         group: str | None = typer.Option(
             None, "--group", help="Consumer group (default ats-sim-ingest)."
         ),
-        batch_records: int = typer.Option(
-            5_000, "--batch-records", help="Store a batch at this many messages..."
+        batch_records: int | None = typer.Option(
+            None,
+            "--batch-records",
+            help="Store a batch at this many messages (default 5,000 for DuckDB, 50,000 for Snowflake)...",
         ),
-        batch_seconds: float = typer.Option(
-            1.0, "--batch-seconds", help="...or when its first message waited this long."
+        batch_seconds: float | None = typer.Option(
+            None,
+            "--batch-seconds",
+            help="...or when its first message waited this long (default 1 s for DuckDB, 10 s for Snowflake).",
         ),
         exit_when_idle: float | None = typer.Option(
             None, "--exit-when-idle", help="Exit after this many seconds without a new message."
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
     ) -> None:
-        """Consume Kafka topics into the warehouse: raw + typed tables, dead letters, exactly once."""
+        """Consume Kafka topics into DuckDB or Snowflake: raw table, dead letters, each message once."""
         from sinks.ingest import open_ingester
 
         last = [0.0]
@@ -106,7 +116,7 @@ def register(app: typer.Typer) -> None:
             if not quiet:
                 err_console.print(
                     f"ingesting {', '.join(ingester.topics)} as group "
-                    f"{ingester.conf['group.id']!r} into {ingester.warehouse.path}",
+                    f"{ingester.conf['group.id']!r} into {ingester.warehouse.describe()}",
                     markup=False,
                 )
             stats = ingester.run()

@@ -26,7 +26,8 @@ from ats_sim.api import RunResult
 from ats_sim.records import RECORD_TYPES, Batch, json_lines
 from sinks import open_sink
 from sinks.duckdb import read_table, reading
-from sinks.ingest import DuckDBWarehouse, Ingester
+from sinks.ingest import Ingester
+from sinks.ingest_duckdb import DuckDBWarehouse
 from sinks.kafka import topics_for
 
 pytestmark = pytest.mark.kafka
