@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ats_sim.errors import ConfigError
-from sinks.base import TerminalSinkError, TransientSinkError
+from sinks.base import TerminalSinkError
 from sinks.ingest_messages import (
     DEAD_LETTER_TABLE,
     TIMESTAMP_KEYS,
@@ -54,9 +54,8 @@ from sinks.ingest_messages import (
     timestamp_ms,
 )
 from sinks.schema import RAW_TABLE
-from sinks.snowflake import _STAGE, _ident  # the sink's identifier and stage rules
 from sinks.snowflake_conn import SnowflakeTarget, resolve_target
-from sinks.snowflake_session import close_quietly, connect, translate_error
+from sinks.snowflake_session import Session, stage_name
 from sinks.url import parse_sink_url
 
 __all__ = ["SnowflakeWarehouse"]
@@ -156,17 +155,19 @@ class SnowflakeWarehouse:
     default_batch_seconds = 10.0
 
     def __init__(self, target: SnowflakeTarget, *, stage: str | None = None) -> None:
-        if stage is not None and not _STAGE.match(stage.lstrip("@")):
-            raise ConfigError(
-                f"snowflake:// stage={stage!r} is not a stage name (e.g. MY_STAGE, ~, %TABLE)"
-            )
+        named_stage = stage_name(stage)
         self.target = target
         self._id = uuid.uuid4().hex[:12].upper()
-        self._named_stage = stage.lstrip("@") if stage else None
-        self._stage = self._named_stage or f"ATS_SIM_INGEST_{self._id}"
+        self._stage = named_stage or f"ATS_SIM_INGEST_{self._id}"
         self._table = f"ATS_SIM_INGEST_{self._id}"
-        self._conn: Any = None
-        self._session()
+        self._session = Session(
+            target,
+            purpose="connecting for ingest",
+            tables=[(RAW_TABLE, "RECORD_METADATA, RECORD_CONTENT"), (DEAD_LETTER_TABLE, _DEAD_COLUMNS)],
+            temp_stage=None if named_stage else self._stage,
+            apply_hint="create it with `ats-sim schema apply` and the same URL (safe to re-run)",
+        )
+        self._session.open()
 
     @classmethod
     def from_url(cls, url: str) -> SnowflakeWarehouse:
@@ -187,74 +188,7 @@ class SnowflakeWarehouse:
 
     def close(self) -> None:
         """Close the session (its temporary stage and table go with it)."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            close_quietly(conn)
-
-    # -- the session --------------------------------------------------------------------------
-    def _run(
-        self, sql: str, params: list[Any] | None = None, *, doing: str, if_missing: str = ""
-    ) -> list[tuple[Any, ...]]:
-        """Run one statement; errors come out translated, and a transient one drops the session."""
-        conn = self._session()
-        try:
-            rows: list[tuple[Any, ...]] = conn.cursor().execute(sql, params).fetchall()
-        except Exception as exc:
-            error = translate_error(exc, self.target, doing, if_missing=if_missing)
-            if isinstance(error, TransientSinkError):
-                self.close()
-            raise error from None
-        return rows
-
-    def _session(self) -> Any:
-        if self._conn is not None:
-            return self._conn
-        self._conn = connect(self.target, doing="connecting for ingest")
-        try:
-            self._setup_session()
-        except BaseException:
-            self.close()
-            raise
-        return self._conn
-
-    def _setup_session(self) -> None:
-        """Select the database, schema and warehouse; check both tables; create the stage."""
-        t = self.target
-        role = f"role {t.role}" if t.role else "the session's role"
-        apply = "create it with `ats-sim schema apply` and the same URL (safe to re-run)"
-        if t.database and t.schema:
-            self._run(
-                f"USE SCHEMA {_ident(t.database)}.{_ident(t.schema)}",
-                doing=f"using schema {t.database}.{t.schema}",
-                if_missing=f"database or schema {t.database}.{t.schema} does not exist, or {role} "
-                f"may not use it: check the names, or {apply}",
-            )
-        elif t.database:
-            self._run(
-                f"USE DATABASE {_ident(t.database)}",
-                doing=f"using database {t.database}",
-                if_missing=f"database {t.database} does not exist, or {role} may not use it",
-            )
-        if t.warehouse:
-            self._run(
-                f"USE WAREHOUSE {_ident(t.warehouse)}",
-                doing=f"using warehouse {t.warehouse}",
-                if_missing=f"warehouse {t.warehouse} does not exist, or {role} has no USAGE on it",
-            )
-        for table, columns in (
-            (RAW_TABLE, "RECORD_METADATA, RECORD_CONTENT"),
-            (DEAD_LETTER_TABLE, _DEAD_COLUMNS),
-        ):
-            self._run(
-                f"SELECT {columns} FROM {table} LIMIT 0",
-                doing=f"checking {table}",
-                if_missing=f"table {table} does not exist, or {role} may not read it: {apply}",
-            )
-        if self._named_stage is None:
-            self._run(
-                f"CREATE TEMPORARY STAGE IF NOT EXISTS {self._stage}",
-                doing="creating the session's temporary stage",
-            )
+        self._session.close()
 
     # -- storing ------------------------------------------------------------------------------
     def store(self, messages: list[Any]) -> StoredBatch:
@@ -270,32 +204,32 @@ class SnowflakeWarehouse:
             table = _parquet_table(batch)
             pq.write_table(table, path, compression="snappy")
             self._stage_batch(path, table.num_rows, doing)
-        self._run("BEGIN", doing=doing)
+        self._session.run("BEGIN", doing=doing)
         try:
             self._insert(batch, messages, result, doing)
-            self._run("COMMIT", doing=f"committing {len(messages)} messages")
+            self._session.run("COMMIT", doing=f"committing {len(messages)} messages")
         except TerminalSinkError:
-            if self._conn is not None:
+            if self._session.is_open:
                 with contextlib.suppress(TerminalSinkError):
-                    self._run("ROLLBACK", doing="rolling back")
+                    self._session.run("ROLLBACK", doing="rolling back")
             raise
         return result
 
     def _stage_batch(self, path: Path, rows: int, doing: str) -> None:
         """PUT the batch's file and COPY it into a fresh temporary table."""
-        self._run(
+        self._session.run(
             f"PUT 'file://{path.as_posix()}' @{self._stage}/{self._id} "
             "AUTO_COMPRESS = FALSE OVERWRITE = TRUE",
             doing=doing,
         )
-        self._run(
+        self._session.run(
             f"CREATE OR REPLACE TEMPORARY TABLE {self._table} ("
             + ", ".join(f"{name} {sql_type}" for name, _, sql_type in _COLUMNS)
             + ")",
             doing=doing,
         )
         select = ", ".join(f"$1:{name}::{sql_type}" for name, _, sql_type in _COLUMNS)
-        answer = self._run(
+        answer = self._session.run(
             f"COPY INTO {self._table} FROM (SELECT {select} "
             f"FROM @{self._stage}/{self._id}/{path.name}) "
             "FILE_FORMAT = (TYPE = PARQUET) PURGE = TRUE FORCE = TRUE",
@@ -325,7 +259,7 @@ class SnowflakeWarehouse:
             match += f' AND r.RECORD_METADATA:"{key}"::NUMBER BETWEEN ? AND ?'
             params = [first, last]
         stored = self._count(
-            self._run(
+            self._session.run(
                 f"DELETE FROM {self._table} AS s USING {RAW_TABLE} AS r WHERE {match}",
                 params,
                 doing=doing,
@@ -333,7 +267,7 @@ class SnowflakeWarehouse:
         )
         if batch.dead:
             stored += self._count(
-                self._run(
+                self._session.run(
                     f"DELETE FROM {self._table} AS s USING {DEAD_LETTER_TABLE} AS d "
                     "WHERE d.KAFKA_TOPIC = s.KAFKA_TOPIC AND d.KAFKA_PARTITION = s.KAFKA_PARTITION "
                     "AND d.KAFKA_OFFSET = s.KAFKA_OFFSET",
@@ -343,7 +277,7 @@ class SnowflakeWarehouse:
         result.duplicates += stored
         if stored:
             log.info("ingest: %d messages of this batch were stored before; skipped", stored)
-            for name, n in self._run(
+            for name, n in self._session.run(
                 f"SELECT RECORD_TYPE, COUNT(*) FROM {self._table} GROUP BY RECORD_TYPE",
                 doing=doing,
             ):
@@ -355,14 +289,14 @@ class SnowflakeWarehouse:
             result.records.update({name: len(ms) for name, ms in batch.records.items()})
             result.dead_letters = len(batch.dead)
         if sum(result.records.values()):
-            self._run(
+            self._session.run(
                 f"INSERT INTO {RAW_TABLE} (RECORD_METADATA, RECORD_CONTENT) "
                 "SELECT PARSE_JSON(RECORD_METADATA), PARSE_JSON(RECORD_CONTENT, 'd') "
                 f"FROM {self._table} WHERE RECORD_TYPE IS NOT NULL",
                 doing=doing,
             )
         if result.dead_letters:
-            self._run(
+            self._session.run(
                 f"INSERT INTO {DEAD_LETTER_TABLE} ({_DEAD_COLUMNS}) "
                 "SELECT KAFKA_TOPIC, KAFKA_PARTITION, KAFKA_OFFSET, KAFKA_KEY, "
                 "PARSE_JSON(KAFKA_HEADERS), KAFKA_TIMESTAMP, TO_BINARY(RAW_VALUE_HEX, 'HEX'), "

@@ -32,7 +32,6 @@ Sink options in the URL query: ``stage`` (a named stage to use instead of a temp
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import tempfile
 import uuid
@@ -51,7 +50,7 @@ from sinks.files import sink_options
 from sinks.raw import TopicOffsets, raw_table, wall_clock_ms
 from sinks.schema import DEFAULTS, RAW_TABLE, split_statements
 from sinks.snowflake_conn import SnowflakeTarget, resolve_target
-from sinks.snowflake_session import close_quietly, connect, translate_error
+from sinks.snowflake_session import Session, close_quietly, connect, stage_name, translate_error
 from sinks.url import SinkURL, parse_sink_url
 
 __all__ = ["SINK_OPTIONS", "SnowflakeSink", "apply_schema", "schema_statements"]
@@ -66,14 +65,7 @@ SINK_OPTIONS: dict[str, type] = {
     "retry_backoff_s": float,
     "stage": str,
 }
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-_STAGE = re.compile(r"^(~|%?[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2})$")
 _COLUMNS = "RECORD_METADATA, RECORD_CONTENT"
-
-
-def _ident(name: str) -> str:
-    """An identifier as SQL: plain names unquoted (Snowflake upper-cases them), others quoted."""
-    return name if _IDENT.match(name) else '"' + name.replace('"', '""') + '"'
 
 
 def _copy_sql(table: str, stage_file: str, *, force: bool = False) -> str:
@@ -109,24 +101,25 @@ class SnowflakeSink(Sink):
         kw.setdefault("batch_records", 100_000)
         kw.setdefault("batch_seconds", 10.0)
         super().__init__(**kw)
-        if stage is not None and not _STAGE.match(stage.lstrip("@")):
-            raise ConfigError(
-                f"snowflake:// stage={stage!r} is not a stage name (e.g. MY_STAGE, ~, %TABLE)"
-            )
+        named_stage = stage_name(stage)
         self.target = target
         self.offsets = TopicOffsets()
         self._id = uuid.uuid4().hex[:12].upper()
-        self._named_stage = stage.lstrip("@") if stage else None
-        self._stage = self._named_stage or f"ATS_SIM_LOAD_{self._id}"
+        self._stage = named_stage or f"ATS_SIM_LOAD_{self._id}"
         self._retry_table = f"ATS_SIM_RETRY_{self._id}"
         self._tmpdir = Path(tempfile.mkdtemp(prefix="ats-sim-snowflake-"))
         self._seq = 0
         self._prepared: _PreparedLoad | None = None
         #: CreateTime of the earliest attempt that failed and may have loaded rows, if any.
         self._suspect_since: int | None = None
-        self._conn: Any = None
+        self._session = Session(
+            target,
+            purpose="connecting",
+            tables=[(RAW_TABLE, _COLUMNS)],
+            temp_stage=None if named_stage else self._stage,
+        )
         try:
-            self._session()
+            self._session.open()
         except BaseException:
             self._close()
             raise
@@ -142,73 +135,6 @@ class SnowflakeSink(Sink):
 
     def describe(self) -> str:
         return self.target.describe()
-
-    # -- the session --------------------------------------------------------------------------
-    def _run(
-        self, sql: str, params: list[Any] | None = None, *, doing: str, if_missing: str = ""
-    ) -> list[tuple[Any, ...]]:
-        """Run one statement on the session; errors come out translated (see translate_error)."""
-        conn = self._session()
-        try:
-            rows: list[tuple[Any, ...]] = conn.cursor().execute(sql, params).fetchall()
-        except Exception as exc:
-            error = translate_error(exc, self.target, doing, if_missing=if_missing)
-            if isinstance(error, TransientSinkError):
-                self._drop_session()
-            raise error from None
-        return rows
-
-    def _session(self) -> Any:
-        """The open connection, opened (and checked) first if needed."""
-        if self._conn is not None:
-            return self._conn
-        self._conn = connect(self.target, doing="connecting")
-        try:
-            self._setup_session()
-        except BaseException:
-            self._drop_session()
-            raise
-        return self._conn
-
-    def _setup_session(self) -> None:
-        """Select the database, schema and warehouse; check the raw table; create the stage."""
-        t = self.target
-        role = f"role {t.role}" if t.role else "the session's role"
-        apply = "create it with `ats-sim schema apply` and the same URL"
-        if t.database and t.schema:
-            self._run(
-                f"USE SCHEMA {_ident(t.database)}.{_ident(t.schema)}",
-                doing=f"using schema {t.database}.{t.schema}",
-                if_missing=f"database or schema {t.database}.{t.schema} does not exist, or {role} "
-                f"may not use it: check the names, or {apply}",
-            )
-        elif t.database:
-            self._run(
-                f"USE DATABASE {_ident(t.database)}",
-                doing=f"using database {t.database}",
-                if_missing=f"database {t.database} does not exist, or {role} may not use it",
-            )
-        if t.warehouse:
-            self._run(
-                f"USE WAREHOUSE {_ident(t.warehouse)}",
-                doing=f"using warehouse {t.warehouse}",
-                if_missing=f"warehouse {t.warehouse} does not exist, or {role} has no USAGE on it",
-            )
-        self._run(
-            f"SELECT {_COLUMNS} FROM {RAW_TABLE} LIMIT 0",
-            doing=f"checking {RAW_TABLE}",
-            if_missing=f"table {RAW_TABLE} does not exist, or {role} may not read it: {apply}",
-        )
-        if self._named_stage is None:
-            self._run(
-                f"CREATE TEMPORARY STAGE IF NOT EXISTS {self._stage}",
-                doing="creating the session's temporary stage",
-            )
-
-    def _drop_session(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            close_quietly(conn)
 
     # -- writing ------------------------------------------------------------------------------
     def _prepare(self, batches: list[Batch]) -> _PreparedLoad:
@@ -240,7 +166,7 @@ class SnowflakeSink(Sink):
         load = self._prepared
         doing = f"loading {load.rows} records"
         try:
-            self._run(
+            self._session.run(
                 f"PUT 'file://{load.path.as_posix()}' @{self._stage}/{self._id} "
                 "AUTO_COMPRESS = FALSE OVERWRITE = TRUE",
                 doing=doing,
@@ -262,7 +188,7 @@ class SnowflakeSink(Sink):
         return size
 
     def _copy(self, stage_file: str, load: _PreparedLoad) -> None:
-        rows = self._run(
+        rows = self._session.run(
             _copy_sql(RAW_TABLE, stage_file),
             doing=f"loading {load.rows} records",
             if_missing=f"table {RAW_TABLE} or the stage {self._stage} does not exist any more",
@@ -278,13 +204,13 @@ class SnowflakeSink(Sink):
     def _dedupe_load(self, stage_file: str, load: _PreparedLoad, since_ms: int) -> None:
         """Load through a temporary table, inserting only records not loaded since ``since_ms``."""
         doing = f"reloading {load.rows} records after a failed attempt"
-        self._run(
+        self._session.run(
             f"CREATE OR REPLACE TEMPORARY TABLE {self._retry_table} "
             "(RECORD_METADATA VARIANT, RECORD_CONTENT VARIANT)",
             doing=doing,
         )
-        self._run(_copy_sql(self._retry_table, stage_file, force=True), doing=doing)
-        inserted = self._run(
+        self._session.run(_copy_sql(self._retry_table, stage_file, force=True), doing=doing)
+        inserted = self._session.run(
             f"INSERT INTO {RAW_TABLE} ({_COLUMNS}) SELECT s.RECORD_METADATA, s.RECORD_CONTENT "
             f"FROM {self._retry_table} AS s WHERE NOT EXISTS (SELECT 1 FROM {RAW_TABLE} AS r "
             "WHERE r.RECORD_METADATA:CreateTime::NUMBER >= ? "
@@ -305,7 +231,7 @@ class SnowflakeSink(Sink):
             self._prepared = None
 
     def _close(self) -> None:
-        self._drop_session()
+        self._session.close()
         self._prepared = None
         shutil.rmtree(self._tmpdir, ignore_errors=True)
 

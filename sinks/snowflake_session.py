@@ -22,14 +22,18 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ats_sim.errors import ConfigError
 from sinks.base import SinkError, TerminalSinkError, TransientSinkError
 from sinks.snowflake_conn import ENV_KEY_FILE, ENV_PASSWORD, SnowflakeTarget
 
 __all__ = [
+    "Session",
     "close_quietly",
     "connect",
     "connector_major_version",
+    "ident",
     "quiet_connector_logs",
+    "stage_name",
     "translate_error",
 ]
 
@@ -264,3 +268,122 @@ def close_quietly(conn: Any) -> None:
             close()
     except Exception as exc:  # a dead server cannot log the session out; nothing to do
         log.debug("closing a Snowflake connection failed: %s", type(exc).__name__)
+
+
+# -- a checked session ----------------------------------------------------------------------
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+_STAGE = re.compile(r"^(~|%?[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2})$")
+
+
+def ident(name: str) -> str:
+    """An identifier as SQL: plain names unquoted (Snowflake upper-cases them), others quoted."""
+    return name if _IDENT.match(name) else '"' + name.replace('"', '""') + '"'
+
+
+def stage_name(stage: str | None) -> str | None:
+    """A ``stage=`` option as a stage name (without ``@``), or ``None``; refuses anything else."""
+    if stage is None:
+        return None
+    name = stage.lstrip("@")
+    if not _STAGE.match(name):
+        raise ConfigError(f"snowflake:// stage={stage!r} is not a stage name (e.g. MY_STAGE, ~, %TABLE)")
+    return name
+
+
+class Session:
+    """One connector session for ``target``, opened when first needed and checked on opening.
+
+    Opening selects the database, schema and warehouse, checks that each of ``tables`` (name
+    and the columns read) can be read, and creates the temporary stage ``temp_stage`` if one
+    is given. :meth:`run` runs a statement and returns its rows; errors come out translated
+    (:func:`translate_error`), and a transient one closes the session, so the next statement
+    opens a fresh one (a restarted server, a lost session).
+    """
+
+    def __init__(
+        self,
+        target: SnowflakeTarget,
+        *,
+        purpose: str,
+        tables: list[tuple[str, str]],
+        temp_stage: str | None,
+        apply_hint: str = "create it with `ats-sim schema apply` and the same URL",
+    ) -> None:
+        self.target = target
+        self._purpose = purpose
+        self._tables = tables
+        self._temp_stage = temp_stage
+        self._apply_hint = apply_hint
+        self._conn: Any = None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether a connection is open now."""
+        return self._conn is not None
+
+    def run(
+        self, sql: str, params: list[Any] | None = None, *, doing: str, if_missing: str = ""
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement; its rows. ``doing`` and ``if_missing`` word the error."""
+        conn = self.open()
+        try:
+            rows: list[tuple[Any, ...]] = conn.cursor().execute(sql, params).fetchall()
+        except Exception as exc:
+            error = translate_error(exc, self.target, doing, if_missing=if_missing)
+            if isinstance(error, TransientSinkError):
+                self.close()
+            raise error from None
+        return rows
+
+    def open(self) -> Any:
+        """The open connection, opened (and checked) first if needed."""
+        if self._conn is not None:
+            return self._conn
+        self._conn = connect(self.target, doing=self._purpose)
+        try:
+            self._check()
+        except BaseException:
+            self.close()
+            raise
+        return self._conn
+
+    def close(self) -> None:
+        """Close the connection (its temporary stage and tables go with it); safe to repeat."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            close_quietly(conn)
+
+    def _check(self) -> None:
+        t = self.target
+        role = f"role {t.role}" if t.role else "the session's role"
+        if t.database and t.schema:
+            self.run(
+                f"USE SCHEMA {ident(t.database)}.{ident(t.schema)}",
+                doing=f"using schema {t.database}.{t.schema}",
+                if_missing=f"database or schema {t.database}.{t.schema} does not exist, or {role} "
+                f"may not use it: check the names, or {self._apply_hint}",
+            )
+        elif t.database:
+            self.run(
+                f"USE DATABASE {ident(t.database)}",
+                doing=f"using database {t.database}",
+                if_missing=f"database {t.database} does not exist, or {role} may not use it",
+            )
+        if t.warehouse:
+            self.run(
+                f"USE WAREHOUSE {ident(t.warehouse)}",
+                doing=f"using warehouse {t.warehouse}",
+                if_missing=f"warehouse {t.warehouse} does not exist, or {role} has no USAGE on it",
+            )
+        for table, columns in self._tables:
+            self.run(
+                f"SELECT {columns} FROM {table} LIMIT 0",
+                doing=f"checking {table}",
+                if_missing=f"table {table} does not exist, or {role} may not read it: {self._apply_hint}",
+            )
+        if self._temp_stage is not None:
+            self.run(
+                f"CREATE TEMPORARY STAGE IF NOT EXISTS {self._temp_stage}",
+                doing="creating the session's temporary stage",
+            )
