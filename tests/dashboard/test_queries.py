@@ -16,6 +16,7 @@ from dashboard_testdata import OLD_RUN, TINY_RUN, tiny_expected
 from ats_sim.api import RunResult
 from dashboard import queries as q
 from dashboard.connection import open_warehouse
+from dashboard.execution import bind
 from sinks.duckdb import apply_schema, connect_readonly
 
 
@@ -99,9 +100,13 @@ def peak(peak_db: Path, morning_peak: RunResult) -> dict:
         run_id = str(q.runs(con)["RUN_ID"].iloc[0])
         as_of = _as_of(con, run_id)
         view = con.execute("SELECT * FROM ATS_LATEST_STATUS WHERE RUN_ID = ?", [run_id]).df()
-        day_energy = con.execute(
-            "SELECT sum(ENERGY_KWH) FROM ATS_LINE_ENERGY WHERE RUN_ID = ?", [run_id]
-        ).fetchone()[0]
+        day_energy = (
+            con.execute(
+                "SELECT sum(ENERGY_KWH) AS E FROM ATS_LINE_ENERGY WHERE RUN_ID = ?", [run_id]
+            )
+            .df()["E"]
+            .iloc[0]
+        )
         f = q.Filters(run_id, end=as_of)
         return {
             "run_id": run_id,
@@ -233,6 +238,7 @@ def test_importing_the_dashboard_connects_to_nothing(tmp_path: Path) -> None:
 )
 def test_parameters_are_bound_in_the_drivers_style(style: str, sql: str, params: object) -> None:
     """DuckDB takes ``?``; the Snowflake connector takes pyformat (escaping ``%``) or qmark."""
-    assert q._bind(
-        "SELECT $a AS A WHERE 'x%' LIKE 'x%' AND $n = $n", {"a": "a", "n": 1}, style
-    ) == (sql, params)
+    assert bind("SELECT $a AS A WHERE 'x%' LIKE 'x%' AND $n = $n", {"a": "a", "n": 1}, style) == (
+        sql,
+        params,
+    )
