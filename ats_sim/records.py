@@ -12,14 +12,12 @@ file and Kafka sinks write; :func:`json_lines` produces it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 __all__ = [
     "ALERT",
@@ -287,111 +285,10 @@ class Batch:
         return [orjson.loads(line) for line in json_lines(self)]
 
 
-def _iso_ms(ms: np.ndarray) -> list[str]:
-    """Epoch milliseconds to ``YYYY-MM-DDTHH:MM:SS.mmmZ`` strings."""
-    return [s + "Z" for s in np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms").tolist()]
-
-
-def _column_values(f: Field, arr: pa.Array) -> list[Any]:
-    if f.kind == "timestamp":
-        return _iso_ms(arr.cast(pa.int64()).to_numpy(zero_copy_only=False))
-    return arr.to_pylist()
-
-
-def reference_json_lines(batch: Batch) -> list[bytes]:
-    """The canonical JSON lines, the obvious way (a dict per record, orjson).
-
-    This defines the canonical form; :func:`json_lines` produces the same bytes many times
-    faster and the tests hold the two to each other.
-    """
-    names = batch.type.field_names
-    cols = [_column_values(f, batch.data.column(i)) for i, f in enumerate(batch.type.fields)]
-    dumps = orjson.dumps
-    return [dumps(dict(zip(names, row, strict=True))) for row in zip(*cols, strict=True)]
-
-
-# ---- the fast encoder: the same bytes, built column by column with Arrow compute -------------
-# Values whose notation Arrow and orjson may write differently (exponents, |x| < 1e-5,
-# |x| >= 1e15, NaN/inf) and strings that need escaping fall back to orjson per value; columns
-# whose values repeat (ids, names, ticks) are encoded once per distinct value and gathered.
-
-_NEEDS_ESCAPE = r'["\\\x00-\x1f]'
-
-
-def _orjson_where(values: pa.Array, out: pa.Array, mask: pa.Array) -> pa.Array:
-    """Replace ``out`` where ``mask`` holds by orjson's encoding of ``values`` (rare cases)."""
-    picked = values.filter(mask).to_pylist()
-    return pc.replace_with_mask(out, mask, pa.array([orjson.dumps(v).decode() for v in picked], pa.string()))
-
-
-def _via_dictionary(arr: pa.Array, encode: Callable[[pa.Array], pa.Array]) -> pa.Array | None:
-    """Encode each distinct value once and gather, when values repeat a lot."""
-    enc = arr.dictionary_encode()
-    if len(enc.dictionary) * 4 > len(arr):
-        return None
-    return encode(enc.dictionary).take(enc.indices)
-
-
-def _strings(values: pa.Array) -> pa.Array:
-    out = pc.binary_join_element_wise('"', values, '"', "")
-    bad = pc.fill_null(pc.match_substring_regex(values, _NEEDS_ESCAPE), False)
-    return _orjson_where(values, out, bad) if pc.any(bad).as_py() else out
-
-
-def _timestamps(values: pa.Array) -> pa.Array:
-    # timestamp[ms]: %S prints seconds with milliseconds, e.g. 05.123
-    return pc.binary_join_element_wise('"', pc.strftime(values, format="%Y-%m-%dT%H:%M:%S"), 'Z"', "")
-
-
-def _floats(arr: pa.Array) -> pa.Array:
-    s = arr.cast(pa.string())  # shortest round-trip digits, like orjson
-    x = pc.fill_null(arr, 1.0).to_numpy(zero_copy_only=False)
-    with np.errstate(invalid="ignore"):
-        odd = ~np.isfinite(x) | ((np.abs(x) < 1e-5) & (x != 0)) | (np.abs(x) >= 1e15)
-    odd |= pc.fill_null(pc.match_substring(s, "e"), False).to_numpy(zero_copy_only=False)
-    whole = (x == np.trunc(x)) & ~odd  # Arrow writes 3.0 as "3"; orjson as "3.0"
-    s = pc.binary_join_element_wise(s, pc.if_else(pa.array(whole), ".0", ""), "")
-    return _orjson_where(arr, s, pa.array(odd)) if odd.any() else s
-
-
-def _encode(f: Field, arr: pa.Array) -> pa.Array:
-    if f.kind == "string":
-        out = _via_dictionary(arr, _strings)
-        out = _strings(arr) if out is None else out
-    elif f.kind == "timestamp":
-        out = _via_dictionary(arr, _timestamps)
-        out = _timestamps(arr) if out is None else out
-    elif f.kind == "int":
-        out = arr.cast(pa.string())
-    elif f.kind == "bool":
-        out = pc.if_else(arr, "true", "false")
-    else:
-        out = _floats(arr)
-    if f.nullable or arr.null_count:
-        out = pc.fill_null(out, "null")
-    return out
-
-
-def json_lines_array(batch: Batch) -> pa.Array:
-    """The canonical JSON value of each record, as an Arrow string array."""
-    parts: list[object] = []
-    for i, f in enumerate(batch.type.fields):
-        parts.append(("{" if i == 0 else ",") + orjson.dumps(f.name).decode() + ":")
-        parts.append(_encode(f, batch.data.column(i)))
-    parts.append("}")
-    return pc.binary_join_element_wise(*parts, "")
-
-
-def json_lines(batch: Batch) -> list[bytes]:
-    """The canonical JSON value of each record (no trailing newline), fields in schema order.
-
-    This is exactly what the file sink writes per line and the Kafka sink sends as the
-    message value, so every sink sees byte-identical records.
-    """
-    return json_lines_array(batch).cast(pa.binary()).to_pylist()
-
-
-def iter_json_lines(batches: Sequence[Batch]) -> Iterator[bytes]:
-    """Every record of ``batches`` as a canonical JSON line."""
-    for b in batches:
-        yield from json_lines(b)
+# The canonical JSON lines live in ats_sim.json_lines (they need the classes above).
+from ats_sim.json_lines import (  # noqa: E402
+    iter_json_lines,
+    json_lines,
+    json_lines_array,
+    reference_json_lines,
+)

@@ -28,42 +28,53 @@ Every other query option is a librdkafka property, dots allowed, e.g.
 sets ``sasl.username``. Secrets never go in a URL: ``sasl.password`` comes from the properties
 file or the ``KAFKA_SASL_PASSWORD`` environment variable, and a URL that holds a password or
 secret property is refused. ``bootstrap.servers=h1:9092,h2:9092`` in the query (or the file)
-gives several bootstrap brokers. The defaults are an idempotent producer with ``acks=all`` and
+gives several bootstrap brokers. The defaults are an idempotent producer with ``acks=all``,
 the ``murmur2_random`` partitioner (the Java client's, so Java and Python producers put a key on
-the same partition).
+the same partition), ``linger.ms=5`` and delivery reports for failed records only
+(``delivery.report.only.error``). The URL helpers live in :mod:`sinks.kafka_config`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
-import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ats_sim.errors import ConfigError
-from ats_sim.records import ALERT, SCHEMA_VERSION, STATION_EVENT, TELEMETRY, Batch
+from ats_sim.records import SCHEMA_VERSION, TELEMETRY, Batch, json_lines_array
 from sinks.base import Sink, TerminalSinkError
+from sinks.kafka_config import (
+    DEFAULT_TOPIC,
+    DEFAULT_TOPICS,
+    PRODUCER_DEFAULTS,
+    SECRET_ENV,
+    SINK_OPTIONS,
+    check_topic,
+    client_config,
+    connection_config,
+    librdkafka_logger,
+    read_properties,
+    topics_for,
+    unreachable_error,
+)
 from sinks.raw import record_keys
 from sinks.url import SinkURL
 
 __all__ = [
     "DEFAULT_TOPIC",
     "DEFAULT_TOPICS",
+    "PRODUCER_DEFAULTS",
     "SECRET_ENV",
+    "SINK_OPTIONS",
     "KafkaSink",
     "check_topic",
     "client_config",
     "connection_config",
-    "encode_values",
     "librdkafka_logger",
     "read_properties",
     "topics_for",
@@ -72,330 +83,37 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOPIC = TELEMETRY.topic
-#: The three default topics, one per record type.
-DEFAULT_TOPICS = (TELEMETRY.topic, STATION_EVENT.topic, ALERT.topic)
-#: Environment variable that supplies ``sasl.password`` when no properties file sets it.
-SECRET_ENV = "KAFKA_SASL_PASSWORD"
+#: How often ``write_batch`` serves the producer's reports (failures, errors); ``flush`` always does.
+POLL_INTERVAL_S = 0.25
 
-_SINK_OPTIONS: dict[str, type] = {
-    "events_topic": str,
-    "alerts_topic": str,
-    "create_topics": bool,
-    "partitions": int,
-    "replication_factor": int,
-    "timestamp": str,
-    "config": str,
-    "connect_timeout_s": float,
-    "batch_records": int,
-    "batch_seconds": float,
-    "max_retries": int,
-    "retry_backoff_s": float,
-}
-_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-_SECRET_WORDS = ("password", "secret", "jaas", "ssl.key.pem", "private.key", "oauthbearer.config")
-_PRODUCER_DEFAULTS: dict[str, Any] = {
-    "acks": "all",
-    "enable.idempotence": True,
-    "partitioner": "murmur2_random",
-    "linger.ms": 5,
-    "client.id": "ats-sim",
-}
-#: Properties an admin client or a consumer also understands (the connection's, not the producer's).
-_CONNECTION_PREFIXES = (
-    "bootstrap.",
-    "security.",
-    "sasl.",
-    "ssl.",
-    "client.",
-    "socket.",
-    "broker.",
-    "reconnect.",
-    "metadata.",
-    "api.version",
-    "enable.ssl",
-    "enable.sasl",
-    "topic.metadata",
-    "https.",
-    "connections.",
-    "retry.backoff",
-    "debug",
-    "log",
-)
-
-
-# -- configuration --------------------------------------------------------------------------------
-def read_properties(path: str | os.PathLike[str]) -> dict[str, str]:
-    """``key=value`` (or ``key: value``) lines of a Java-style properties file; ``#``/``!`` comments."""
-    p = Path(path).expanduser()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"Kafka properties file {p}: cannot read it ({exc.strerror or exc})"
-        ) from None
-    props: dict[str, str] = {}
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line[0] in "#!":
-            continue
-        m = re.match(r"^([^=:\s]+)\s*[=:]\s*(.*)$", line)
-        if not m:
-            raise ConfigError(f"Kafka properties file {p}, line {n}: expected key=value")
-        props[m.group(1)] = m.group(2).strip()
-    return props
-
-
-def _is_secret(name: str) -> bool:
-    low = name.lower()
-    return any(word in low for word in _SECRET_WORDS)
-
-
-def _as_bool(url: SinkURL, name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(f"Kafka URL {url.redacted()!r}: {name}={value!r} is not true or false")
-
-
-def client_config(
-    url: SinkURL, options: dict[str, Any], own: dict[str, type], defaults: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split a ``kafka://`` URL (and keyword ``options``) into librdkafka properties and own options.
-
-    Precedence, lowest first: ``defaults``, the ``config=`` properties file, the URL's host and
-    user, the URL's other query options, keyword ``options``. ``sasl.password`` comes from the
-    file or ``$KAFKA_SASL_PASSWORD``; a secret property in the URL is a :class:`ConfigError`.
-    """
-    merged: dict[str, Any] = {**url.query, **options}
-    mine: dict[str, Any] = {}
-    props: dict[str, Any] = {}
-    for name, value in merged.items():
-        if name in own:
-            kind = own[name]
-            if kind is bool:
-                mine[name] = _as_bool(url, name, value)
-                continue
-            try:
-                mine[name] = kind(value)
-            except (TypeError, ValueError):
-                raise ConfigError(
-                    f"Kafka URL {url.redacted()!r}: {name}={value!r} is not a valid {kind.__name__}"
-                ) from None
-            if kind in (int, float) and mine[name] < 0:
-                raise ConfigError(f"Kafka URL {url.redacted()!r}: {name} must not be negative")
-        else:
-            if _is_secret(name) and name in url.query:
-                raise ConfigError(
-                    f"Kafka URL: the secret property {name!r} must not be in the URL; put it in a "
-                    f"properties file given as ?config=path, or set {SECRET_ENV} for sasl.password"
-                )
-            props[name] = value
-    conf: dict[str, Any] = dict(defaults)
-    if "config" in mine:
-        conf.update(read_properties(mine["config"]))
-    if url.host:
-        conf["bootstrap.servers"] = f"{url.host}:{url.port or 9092}"
-    if url.user:
-        conf["sasl.username"] = url.user
-    conf.update(props)
-    if "sasl.password" not in conf and os.environ.get(SECRET_ENV):
-        conf["sasl.password"] = os.environ[SECRET_ENV]
-    if not conf.get("bootstrap.servers"):
-        raise ConfigError(
-            f"Kafka URL {url.redacted()!r} names no broker; expected kafka://host:port/topic "
-            "(or bootstrap.servers in the ?config= properties file)"
-        )
-    return conf, mine
-
-
-def connection_config(conf: dict[str, Any]) -> dict[str, Any]:
-    """The connection properties of a producer or consumer config, for an admin client."""
-    return {k: v for k, v in conf.items() if k.startswith(_CONNECTION_PREFIXES)}
-
-
-class _DemotedLogger(logging.LoggerAdapter):  # type: ignore[type-arg,unused-ignore]
-    """librdkafka's log lines at debug level: the sink reports what matters itself, once."""
-
-    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        self.logger.debug(msg, *args)
-
-
-def librdkafka_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg,unused-ignore]
-    """The logger given to librdkafka clients (visible with ``ats-sim -v``)."""
-    return _DemotedLogger(logging.getLogger("sinks.kafka.librdkafka"), {})
-
-
-def unreachable_error(bootstrap: str, timeout_s: float, reason: str) -> TerminalSinkError:
-    """The one-line error for a broker that cannot be reached at start."""
-    # librdkafka says "127.0.0.1:9/bootstrap: Connect to ipv4#127.0.0.1:9 failed: Connection
-    # refused (after 0ms in state CONNECT)"; the person needs "Connection refused".
-    short = re.sub(
-        r"\s*\(after \d+ms in state \w+\)", "", reason.rsplit(" failed: ", 1)[-1]
-    ).strip()
-    return TerminalSinkError(
-        f"cannot reach the Kafka broker at {bootstrap} within {timeout_s:g} s ({short}); is it running? "
-        "(`ats-sim kafka broker` starts a local one)"
-    )
-
-
-def check_topic(name: str) -> str:
-    """``name`` if it is a valid Kafka topic name, else a :class:`ConfigError`."""
-    if not _TOPIC_NAME.match(name) or name in (".", ".."):
-        raise ConfigError(
-            f"Kafka topic {name!r} is not valid: use 1-249 letters, digits, '.', '_' or '-'"
-        )
-    return name
-
-
-def topics_for(
-    topic: str, events_topic: str | None = None, alerts_topic: str | None = None
-) -> dict[str, str]:
-    """Record type name -> topic, from the telemetry topic and optional explicit names."""
-    prefix = topic[: -len("telemetry")] if topic.endswith("telemetry") else topic + "_"
-    topics = {
-        TELEMETRY.name: topic,
-        STATION_EVENT.name: events_topic or prefix + "station_events",
-        ALERT.name: alerts_topic or prefix + "alerts",
-    }
-    for name in topics.values():
-        check_topic(name)
-    return topics
-
-
-# -- the message values, vectorised ---------------------------------------------------------------
-def _may_need_escaping(col: pa.Array) -> bool:
-    """False when no string of ``col`` can need JSON escaping: no '"', backslash or control byte."""
-    data = col.buffers()[2]
-    if data is None:
-        return False
-    buf = np.frombuffer(data, dtype=np.uint8)
-    return bool((buf < 0x20).any() or (buf == 0x22).any() or (buf == 0x5C).any())
-
-
-def _needs_escaping(text: str) -> bool:
-    return any(ch in '"\\' or ch < " " for ch in text)
-
-
-def _json_string_column(col: pa.Array) -> tuple[pa.Array, bool]:
-    if _may_need_escaping(col):
-        values = col.to_pylist()
-        if any(v is not None and _needs_escaping(v) for v in values):
-            return pa.array([orjson.dumps(v).decode() for v in values], pa.string()), False
-    if col.null_count:
-        return pc.fill_null(pc.binary_join_element_wise('"', col, '"', ""), "null"), False
-    return col, True
-
-
-def _json_timestamp_column(col: pa.Array) -> tuple[pa.Array, bool]:
-    # json_lines writes "2026-03-10T05:30:00.000Z"; Arrow casts a zone-less timestamp to
-    # "2026-03-10 05:30:00.000" (ten times faster than with the zone), the caller adds the "Z".
-    naive = col.cast(pa.int64()).cast(pa.timestamp("ms"))
-    text = pc.replace_substring(pc.cast(naive, pa.string()), " ", "T", max_replacements=1)
-    if col.null_count:
-        return pc.fill_null(pc.binary_join_element_wise('"', text, 'Z"', ""), "null"), False
-    return text, True
-
-
-def _json_float_column(col: pa.Array) -> pa.Array:
-    # Arrow's shortest round-trip text equals orjson's for finite values of magnitude >= 1e-4
-    # (or zero) that Arrow writes without an exponent, once "100" becomes "100.0". orjson
-    # writes the others (exponents, tiny values, NaN and infinities as null) itself.
-    text = pc.cast(col, pa.string())
-    x = col.to_numpy(zero_copy_only=False)
-    with np.errstate(invalid="ignore"):
-        odd = ~np.isfinite(x) | ((x != 0) & (np.abs(x) < 1e-4))
-        whole = np.floor(x) == x
-    odd |= pc.fill_null(pc.match_substring(text, "e"), False).to_numpy(zero_copy_only=False)
-    if col.null_count:
-        odd &= col.is_valid().to_numpy(zero_copy_only=False)
-    whole &= ~odd
-    if whole.any():
-        text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
-    if odd.any():
-        idx = np.flatnonzero(odd).tolist()
-        text = _replace(text, idx, [orjson.dumps(float(x[i])).decode() for i in idx])
-    return text
-
-
-def _replace(arr: pa.Array, idx: list[int], values: list[str]) -> pa.Array:
-    py = arr.to_pylist()
-    for i, v in zip(idx, values, strict=True):
-        py[i] = v
-    return pa.array(py, type=pa.string())
-
-
-def _json_column(kind: str, col: pa.Array) -> tuple[pa.Array, bool]:
-    """The JSON text of each value of ``col``, and whether the caller still has to quote it."""
-    if kind == "string":
-        return _json_string_column(col)
-    if kind == "timestamp":
-        return _json_timestamp_column(col)
-    if kind == "int":
-        out = pc.cast(col, pa.string())
-    elif kind == "float":
-        out = _json_float_column(col)
-    elif kind == "bool":
-        out = pc.if_else(col, "true", "false")
-    else:  # pragma: no cover - every FieldKind is handled above
-        raise ValueError(kind)
-    return (pc.fill_null(out, "null") if col.null_count else out), False
-
-
-#: Fields that usually hold one value per batch (folded into the constant text when they do).
-_OFTEN_CONSTANT = frozenset({"record_type", "schema_version", "run_id", "line_id"})
-
-
-def encode_values(batch: Batch) -> list[bytes]:
-    """The canonical JSON of each record, byte-identical to :func:`~ats_sim.records.json_lines`.
-
-    The same column-by-column Arrow approach as ``records.json_lines_array``, about a third
-    cheaper per record (4.6 -> 3.0 us here), which matters when serialization is most of what
-    the sink adds to the producer: zone-less timestamp casts instead of ``strftime``, columns
-    holding one value per batch folded into the constant text, quotes folded into it too, and
-    one pass over a column's bytes instead of a regex to rule out escaping. Values Arrow and
-    orjson write differently (exponents, tiny values, NaN) are encoded by orjson. The tests
-    hold it to ``records.reference_json_lines``; once ``records`` has these tricks the sink can
-    call ``json_lines`` and this function can go.
-    """
-    if batch.num_rows == 0:
-        return []
-    parts: list[Any] = []
-    glue = "{"  # constant text before the next value: '{"name":' or '","name":"' ...
-    for i, f in enumerate(batch.type.fields):
-        col = batch.data.column(i)
-        if (
-            f.name in _OFTEN_CONSTANT
-            and col.null_count == 0
-            and pc.all(pc.equal(col, col[0])).as_py()
-        ):
-            glue += (
-                orjson.dumps(f.name).decode() + ":" + orjson.dumps(col[0].as_py()).decode() + ","
-            )
-            continue  # the same value in every record: part of the constant text
-        text, quote = _json_column(f.kind, col)
-        glue += orjson.dumps(f.name).decode() + ":" + ('"' if quote else "")
-        parts += [glue, text]
-        glue = ('Z"' if f.kind == "timestamp" else '"') + "," if quote else ","
-    parts.append(glue[:-1] + "}")
-    joined = pc.binary_join_element_wise(*parts, "")
-    values: list[bytes] = joined.cast(pa.binary()).to_pylist()
-    return values
+# The names this module had before the configuration moved to sinks.kafka_config.
+_SINK_OPTIONS = SINK_OPTIONS
+_PRODUCER_DEFAULTS = PRODUCER_DEFAULTS
 
 
 # -- the sink -------------------------------------------------------------------------------------
 #: Kafka headers as confluent-kafka takes them.
 Headers = list[tuple[str, str | bytes | None]]
 #: A record to re-send: record type, topic, value, key, headers, timestamp, re-sends so far.
-Pending = tuple[str, str, bytes, str | None, Headers, int, int]
+Pending = tuple[str, str, bytes, bytes | None, Headers, int, int]
+#: A delivery report callback, as confluent-kafka calls it.
+DeliveryCallback = Callable[[Any, Any], None]
+
+
+def _text_bytes(strings: pa.Array) -> int:
+    """The bytes of all the strings of a string array together (from its offsets, no copy)."""
+    offsets = np.frombuffer(strings.buffers()[1], np.int32, len(strings) + 1, strings.offset * 4)
+    return int(offsets[-1] - offsets[0])
 
 
 class KafkaSink(Sink):
     """Produces every record to Kafka: idempotent, ``acks=all``, keyed by train.
+
+    The values are :func:`~ats_sim.records.json_lines_array`, the canonical JSON encoded a
+    column at a time; the keys are bytes made once per batch and the headers once per record
+    type; each record is one ``produce`` call, whose delivery librdkafka reports only when it
+    failed (``delivery.report.only.error``, one callback for the whole producer). Reports are
+    served every ``POLL_INTERVAL_S`` while writing, and by :meth:`flush`.
 
     Delivery: at least once, in order per train, and without duplicates from the producer's own
     retries (idempotence). :meth:`write_batch` hands records to librdkafka at once (its queue
@@ -448,7 +166,14 @@ class KafkaSink(Sink):
         self._failed: list[tuple[Pending, Any]] = []
         self._connected = False
         self._down_since: float | None = None
-        conf: dict[str, Any] = {**config, "error_cb": self._on_error, "logger": librdkafka_logger()}
+        self._next_poll = 0.0
+        self._topic_types = {t: name for name, t in self.topics.items()}
+        conf: dict[str, Any] = {
+            **config,
+            "error_cb": self._on_error,
+            "on_delivery": self._on_delivery,  # first attempts; a re-send brings its own
+            "logger": librdkafka_logger(),
+        }
         try:
             self._producer = Producer(conf)
         except KafkaException as exc:
@@ -462,7 +187,6 @@ class KafkaSink(Sink):
             name: [("record_type", name.encode()), ("schema_version", str(SCHEMA_VERSION).encode())]
             for name in self.topics
         }
-        self._callbacks = {name: self._delivery_callback(name, 0) for name in self.topics}
 
     @classmethod
     def from_url(cls, url: SinkURL, **options: Any) -> Self:
@@ -545,9 +269,16 @@ class KafkaSink(Sink):
                 err.str(),
             )
 
-    def _delivery_callback(self, type_name: str, attempt: int) -> Callable[[Any, Any], None]:
+    def _on_delivery(self, err: Any, msg: Any) -> None:
+        """The report of a record's first delivery attempt (only failures are reported)."""
+        if err is not None:  # success costs nothing here: flush() counts what was acknowledged
+            self._record_failure(self._topic_types[msg.topic()], err, msg, 0)
+
+    def _delivery_callback(self, type_name: str, attempt: int) -> DeliveryCallback:
+        """The report callback of a re-sent record (its attempt number travels with it)."""
+
         def on_delivery(err: Any, msg: Any) -> None:
-            if err is not None:  # success costs nothing here: flush() counts what was acknowledged
+            if err is not None:
                 self._record_failure(type_name, err, msg, attempt)
 
         return on_delivery
@@ -558,13 +289,13 @@ class KafkaSink(Sink):
         value = msg.value()
         self._failed_bytes += len(value)
         ts = msg.timestamp()[1] if self.event_time else 0
-        key = msg.key()
+        # a reported message carries no headers (confluent-kafka): they are the type's own
         pending: Pending = (
             type_name,
             msg.topic(),
             value,
-            None if key is None else key.decode(),
-            msg.headers() or [],
+            msg.key(),
+            self._headers[type_name],
             ts,
             attempt,
         )
@@ -578,36 +309,42 @@ class KafkaSink(Sink):
         self._raise_if_broken()
         if batch.num_rows == 0:
             return
-        keys = record_keys(batch).to_pylist()
+        encoded = json_lines_array(batch)
+        values: list[bytes] = encoded.cast(pa.binary()).to_pylist()
+        keys: list[bytes | None] = record_keys(batch).cast(pa.binary()).to_pylist()
         stamps = None
         if self.event_time:
             column = batch.data.column(batch.type.field_names.index("timestamp"))
             stamps = column.cast(pa.int64()).to_pylist()
-        self._produce(batch.type.name, encode_values(batch), keys, stamps)
-        self._producer.poll(0)
+        self._produce(batch.type.name, values, keys, stamps)
+        self._produced_bytes += _text_bytes(encoded)
+        now = time.monotonic()
+        if now >= self._next_poll:  # serve failure reports and errors, not after every batch
+            self._producer.poll(0)
+            self._next_poll = now + POLL_INTERVAL_S
         self.stats.batches += 1
         self._resend_failed()
         self._count(in_flight=len(self._producer))
 
     def _produce(
-        self, name: str, values: list[bytes], keys: list[str | None], stamps: list[int] | None
+        self, name: str, values: list[bytes], keys: list[bytes | None], stamps: list[int] | None
     ) -> None:
-        topic, headers, cb = self.topics[name], self._headers[name], self._callbacks[name]
+        """One ``produce`` per record, delivery reported to :meth:`_on_delivery` (failures only)."""
+        topic, headers = self.topics[name], self._headers[name]
         produce = self._producer.produce
         if stamps is None:  # the broker's clock: librdkafka stamps the wall-clock time
             for value, key in zip(values, keys, strict=True):
                 try:
-                    produce(topic, value, key, on_delivery=cb, headers=headers)
+                    produce(topic, value, key, headers=headers)
                 except BufferError:
-                    self._wait_for_room(topic, value, key, cb, headers, 0)
+                    self._wait_for_room(topic, value, key, None, headers, 0)
         else:
             for value, key, ts in zip(values, keys, stamps, strict=True):
                 try:
-                    produce(topic, value, key, on_delivery=cb, timestamp=ts, headers=headers)
+                    produce(topic, value, key, timestamp=ts, headers=headers)
                 except BufferError:
-                    self._wait_for_room(topic, value, key, cb, headers, ts)
+                    self._wait_for_room(topic, value, key, None, headers, ts)
         self._produced[name] += len(values)
-        self._produced_bytes += sum(map(len, values))
 
     def flush(self) -> None:
         """Block until the broker acknowledged every record produced so far (re-sending failures)."""
@@ -663,12 +400,16 @@ class KafkaSink(Sink):
         self,
         topic: str,
         value: bytes,
-        key: str | None,
-        cb: Callable[[Any, Any], None],
+        key: bytes | None,
+        cb: DeliveryCallback | None,
         headers: Headers,
         timestamp: int,
     ) -> None:
-        """Poll until the producer's queue takes the record; log once if that takes long."""
+        """Poll until the producer's queue takes the record; log once if that takes long.
+
+        ``cb`` is a re-sent record's own report callback (None: the producer's, first attempts).
+        """
+        extra: dict[str, Any] = {} if cb is None else {"on_delivery": cb}
         started = time.monotonic()
         warned = False
         while True:
@@ -677,7 +418,7 @@ class KafkaSink(Sink):
             self._count(in_flight=len(self._producer))
             try:
                 self._producer.produce(
-                    topic, value, key, on_delivery=cb, timestamp=timestamp, headers=headers
+                    topic, value, key, timestamp=timestamp, headers=headers, **extra
                 )
                 return
             except BufferError:

@@ -35,7 +35,9 @@ def _load(name: str, path: Path) -> ModuleType:
     return module
 
 
-assert (SINK_TESTS / "sink_contract.py").is_file(), "tests/sinks/sink_contract.py (the contract) is missing"
+assert (SINK_TESTS / "sink_contract.py").is_file(), (
+    "tests/sinks/sink_contract.py (the contract) is missing"
+)
 
 sink_contract = _load("ats_sink_contract_for_kafka", SINK_TESTS / "sink_contract.py")
 contract_tests = _load("ats_sink_contract_tests_for_kafka", SINK_TESTS / "test_contract.py")
