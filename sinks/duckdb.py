@@ -8,28 +8,33 @@ typed tables in one transaction, inserting straight from Arrow.
 Speed (``benchmarks/sinks_bench.py``): DuckDB writes each record's canonical JSON itself, inside
 the ``INSERT`` (:func:`sinks.raw.content_sql`; Python encodes only the rare values DuckDB would
 write in another notation, and :func:`sql_json_is_canonical` checks this DuckDB once per
-process). Duplicates are looked for only where they can be (:func:`fresh_rows`), so a flush
-costs the same on a week-old file as on a new one. Flushes default to 250,000 records or 5 s.
+process). Each flush fills every table with one ``INSERT`` from one Arrow chunk
+(:func:`sinks.raw.sql_raw_rows`), and a flush due to size ends the raw table on a whole row group
+(:mod:`sinks.duckdb_rowgroups`): DuckDB then writes the rows to the file during the ``INSERT``
+and the commit only links them in. Duplicates are looked for only where they can be
+(:func:`fresh_rows`), so a flush costs the same on a week-old file as on a new one. Flushes
+default to 250,000 records or 5 s.
 
 Concurrency: a DuckDB file can be open in one process at a time (even ``read_only`` holders
-exclude everyone else). So the sink opens the file, writes one transaction and closes it on
-every flush, retrying for ``lock_timeout_s`` while another process holds it; readers such as the
-dashboard connect with :func:`connect_readonly` per poll, which retries the same way, and close
-promptly. See ``docs/design.md``.
+exclude everyone else). So the sink holds the file for one transaction per flush only: it
+attaches the file to a DuckDB instance in memory kept for the sink's lifetime, writes, and
+detaches it (:class:`sinks.duckdb_lock.FileHost`), retrying for ``lock_timeout_s`` while another
+process holds it; readers such as the dashboard connect with :func:`connect_readonly` per poll,
+which retries the same way, and close promptly. See ``docs/design.md``.
 
 URL options: ``lock_timeout_s`` (default 10), plus ``batch_records`` (default 250,000),
-``batch_seconds`` (default 5), ``max_retries`` and ``retry_backoff_s`` as for every sink. ``duckdb:///abs/path.duckdb`` is
-absolute; ``duckdb://data/ats.duckdb`` is relative to the working directory.
+``batch_seconds`` (default 5), ``max_retries`` and ``retry_backoff_s`` as for every sink.
+``duckdb:///abs/path.duckdb`` is absolute; ``duckdb://data/ats.duckdb`` is relative to the
+working directory.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
@@ -39,62 +44,41 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ats_sim.errors import ConfigError
-from ats_sim.records import RECORD_TYPES, Batch, RecordType, json_lines_array
+from ats_sim.records import RECORD_TYPES, Batch, RecordType
 from sinks.base import Sink, TerminalSinkError, TransientSinkError
+from sinks.duckdb_json import sql_json_is_canonical
+from sinks.duckdb_lock import FileHost
+from sinks.duckdb_lock import connect as _connect
+from sinks.duckdb_lock import is_lock_error as _is_lock_error
+from sinks.duckdb_rowgroups import ROW_GROUP_ROWS, aligned_count, split_batches
 from sinks.files import local_path, sink_options
-from sinks.raw import (
-    TopicOffsets,
-    content_fallback,
-    content_sql,
-    json_typed,
-    metadata_json,
-    sql_exact_rows,
-    wall_clock_ms,
-)
+from sinks.raw import TopicOffsets, sql_raw_rows, wall_clock_ms
 from sinks.schema import RAW_TABLE, TYPED_TABLES, statements
 from sinks.url import SinkURL
 
 __all__ = [
+    "DEFAULT_BATCH_RECORDS",
+    "ROW_GROUP_ROWS",
     "DuckDBSink",
     "apply_schema",
     "connect_readonly",
+    "first_occurrences",
     "fresh_rows",
     "read_table",
     "reading",
     "sql_json_is_canonical",
+    "unstored_rows",
 ]
 
 log = logging.getLogger(__name__)
 
-_POLL_S = 0.02
-#: Default flush size. Bigger flushes amortise the connect and let DuckDB write whole row groups
-#: (122,880 rows) straight to the file rather than through the write-ahead log: a weekday at 1 s
-#: telemetry replays in about 19 s with 250,000-record flushes, 30 s with 100,000; 500,000 and
-#: more gain little and raise the peak memory (about 0.8 GB at 250,000, 1 GB at 500,000).
+#: Default flush size. Bigger flushes amortise the per-flush work (attach, dedupe queries,
+#: checkpoint) and let DuckDB write whole row groups (122,880 rows) straight to the file; a flush
+#: due to size writes 245,760 records (two row groups) and keeps the rest for the next. 500,000
+#: and more gain little and raise the peak memory (about 0.8 GB at 250,000, 1 GB at 500,000).
 DEFAULT_BATCH_RECORDS = 250_000
 #: Default flush age: what a live reader waits at most (the dashboard polls every 10 s).
 DEFAULT_BATCH_SECONDS = 5.0
-
-
-def _is_lock_error(exc: BaseException) -> bool:
-    text = str(exc)
-    return "Could not set lock" in text or "Conflicting lock" in text
-
-
-def _connect(path: Path, *, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
-    """Open ``path``, retrying while another process holds its lock."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.Error as exc:
-            if not _is_lock_error(exc):
-                raise
-            if time.monotonic() >= deadline:
-                raise TransientSinkError(
-                    f"DuckDB file {path} stayed locked by another process for {timeout_s:g}s"
-                ) from None
-            time.sleep(_POLL_S)
 
 
 def connect_readonly(
@@ -194,52 +178,24 @@ def read_table(path: str | os.PathLike[str], record_type: str, timeout_s: float 
     return table.cast(rtype.arrow_schema)
 
 
-def _probe_batch(rtype: RecordType) -> Batch:
-    """A few records of ``rtype`` with the values the simulation writes (and some it might)."""
-    n = 6
-    kinds: dict[str, Any] = {
-        "timestamp": np.array([0, 1_717_200_000_123, -1, 253_402_300_799_999, 86_399_999, 5]),
-        "string": ["R-01", "Gare d'Été", "a/b <c>", "仅站台 😀", "x y", "\u2028 \u00e9"],
-        "int": np.array([0, -1, 2**62, 7, 1500, -(2**63)], dtype=np.int64),
-        "float": np.array([0.0, -0.0, 3.0, 0.1 + 0.2, 123456.789, 1e-5]),
-        "bool": np.array([True, False, True, False, True, False]),
-    }
-    cols = {f.name: kinds[f.kind] for f in rtype.fields}
-    for f in rtype.fields:
-        if f.nullable:
-            cols[f.name] = [*pa.array(cols[f.name], f.arrow_type).to_pylist()[:-1], None]
-    assert all(len(v) == n for v in cols.values())
-    return Batch.from_columns(rtype, cols)
-
-
-@functools.cache
-def sql_json_is_canonical() -> bool:
-    """Whether this DuckDB's ``to_json`` (:func:`sinks.raw.content_sql`) writes the canonical
-    JSON of sample records of every type, byte for byte. Checked once per process; when it
-    does not (another DuckDB version), the sink encodes every row with
-    :func:`ats_sim.records.json_lines_array` instead."""
-    con = duckdb.connect(":memory:")
-    try:
-        for rtype in RECORD_TYPES.values():
-            batch = _probe_batch(rtype)
-            con.register("ats_probe", pa.Table.from_batches([batch.data]))
-            got = con.sql(f"SELECT {content_sql(rtype)}::VARCHAR FROM ats_probe").to_arrow_table()
-            con.unregister("ats_probe")
-            if got.column(0).to_pylist() != json_lines_array(batch).to_pylist():
-                log.warning(
-                    "DuckDB %s: to_json differs from the canonical JSON; "
-                    "encoding RECORD_CONTENT in Python",
-                    duckdb.__version__,
-                )
-                return False
-    finally:
-        con.close()
-    return True
-
-
 def fresh_rows(con: duckdb.DuckDBPyConnection, rtype: RecordType, table: pa.Table) -> pa.Table:
     """The rows of ``table`` whose record id is neither stored in ``rtype``'s typed table nor
-    repeated earlier in ``table`` (the first occurrence is kept).
+    repeated earlier in ``table`` (the first occurrence is kept): :func:`unstored_rows` of
+    :func:`first_occurrences`."""
+    return unstored_rows(con, rtype, first_occurrences(table))
+
+
+def first_occurrences(table: pa.Table) -> pa.Table:
+    """``table`` without the rows whose record id an earlier row has."""
+    ids = table.column("record_id")
+    if len(pc.unique(ids)) == table.num_rows:  # unique() is about 4x faster than count_distinct
+        return table
+    _, first = np.unique(ids.to_numpy(zero_copy_only=False).astype(str), return_index=True)
+    return table.take(pa.array(np.sort(first)))
+
+
+def unstored_rows(con: duckdb.DuckDBPyConnection, rtype: RecordType, table: pa.Table) -> pa.Table:
+    """The rows of ``table`` whose record id is not stored in ``rtype``'s typed table.
 
     Record ids begin with their run id, so only stored rows of the same ``RUN_ID`` within the
     table's time range can repeat one. A first query asks whether any such row exists (zone
@@ -249,10 +205,6 @@ def fresh_rows(con: duckdb.DuckDBPyConnection, rtype: RecordType, table: pa.Tabl
     compares them within one flush's worth of rows.
     """
     ids = table.column("record_id")
-    if pc.count_distinct(ids).as_py() < table.num_rows:
-        _, first = np.unique(ids.to_numpy(zero_copy_only=False).astype(str), return_index=True)
-        table = table.take(pa.array(np.sort(first)))
-        ids = table.column("record_id")
     typed = TYPED_TABLES[rtype.name]
     runs = pc.unique(table.column("run_id")).to_pylist()
     where = "RUN_ID IN (" + ", ".join("?" * len(runs)) + ")"
@@ -292,6 +244,13 @@ class DuckDBSink(Sink):
     the run id). A process killed mid-flush leaves whole flushes only. ``stats.bytes`` counts
     the Arrow bytes handed to DuckDB: typed rows and ``RECORD_METADATA`` (``RECORD_CONTENT`` is
     built by DuckDB from the typed rows, except for the rare rows encoded in Python).
+
+    Buffering: as every sink, it writes once ``batch_records`` are buffered or the oldest
+    buffered record has waited ``batch_seconds``. A write due to size (with ``batch_records`` of
+    at least a row group, :data:`ROW_GROUP_ROWS`) takes the oldest records up to where the raw
+    table ends on a whole row group and keeps the rest (fewer than a row group) buffered for
+    the next write (see :mod:`sinks.duckdb_rowgroups`); a write due to age, ``flush()`` and
+    ``close()`` take everything.
     """
 
     scheme = "duckdb"
@@ -308,6 +267,11 @@ class DuckDBSink(Sink):
         self.offsets = TopicOffsets()
         apply_schema(self.path, lock_timeout_s=lock_timeout_s)
         self._sql_json = sql_json_is_canonical()
+        self._file = FileHost(self.path, lock_timeout_s=lock_timeout_s)
+        #: ``time.monotonic()`` at which each buffered batch arrived (parallel to the buffer).
+        self._arrivals: list[float] = []
+        #: Rows in the raw table after this sink's last commit (None: not yet known).
+        self._raw_stored: int | None = None
 
     @classmethod
     def from_url(cls, url: SinkURL, **options: Any) -> Self:
@@ -324,51 +288,61 @@ class DuckDBSink(Sink):
     def describe(self) -> str:
         return f"duckdb:{self.path}"
 
-    def _raw_rows(
-        self, rtype: RecordType, table: pa.Table, first_offset: int, created: int
-    ) -> pa.Table:
-        """``table`` with the raw table's ``__meta`` and ``__content`` columns (the latter null
-        where DuckDB builds the canonical JSON itself)."""
-        names = [*rtype.field_names, "__meta", "__content"]
-        out = []
-        for rb in table.to_batches():
-            batch = Batch(rtype, rb)
-            exact = sql_exact_rows(batch) if self._sql_json else np.zeros(rb.num_rows, bool)
-            meta = metadata_json(batch, first_offset=first_offset, create_time_ms=created)
-            content = content_fallback(batch, exact)
-            out.append(
-                pa.RecordBatch.from_arrays(
-                    [*rb.columns, json_typed(meta), json_typed(content)], names=names
-                )
-            )
-            first_offset += rb.num_rows
-        return pa.Table.from_batches(out)
+    # -- buffering ------------------------------------------------------------------------------
+    def write_batch(self, batch: Batch) -> None:
+        """Accept a batch; it is durable once :meth:`flush` (or :meth:`close`) returns.
 
-    def _inserts(self, rtype: RecordType) -> tuple[str, str]:
-        """The two INSERT statements of a record type, from the relation ``ats_sink_rows``."""
-        cols = ", ".join(f'"{n}"' for n in rtype.field_names)
-        content = f"coalesce(__content, {content_sql(rtype)})" if self._sql_json else "__content"
-        return (
-            f"INSERT INTO {TYPED_TABLES[rtype.name]} SELECT {cols} FROM ats_sink_rows",
-            f"INSERT INTO {RAW_TABLE} SELECT __meta, {content} FROM ats_sink_rows",
-        )
+        Writes as the class docstring says: whole row groups of the raw table when
+        ``batch_records`` are buffered, everything once the oldest record is ``batch_seconds`` old.
+        """
+        if self._closed:
+            raise TerminalSinkError(f"{self!r} is closed")
+        if batch.num_rows == 0:
+            return
+        now = time.monotonic()
+        self._buffer.append(batch)
+        self._arrivals.append(now)
+        self._buffered += batch.num_rows
+        if self._oldest is None:
+            self._oldest = now
+        if now - self._oldest >= self.batch_seconds:
+            self.flush()
+        elif self._buffered >= self.batch_records:
+            self._flush_whole_row_groups()
 
-    def _write(self, batches: list[Batch]) -> int:
-        grouped: dict[str, list[pa.RecordBatch]] = {}
-        for b in batches:
-            grouped.setdefault(b.type.name, []).append(b.data)
-        started = time.perf_counter()
+    def flush(self) -> None:
+        """Write every buffered record and return once it is committed (see the class)."""
+        super().flush()
+        if not self._buffer:
+            self._arrivals = []
+
+    def _flush_whole_row_groups(self) -> None:
+        """Write the oldest buffered records up to a row-group boundary of the raw table; keep
+        the rest buffered (with their arrival times), also when the write fails."""
+        count = self._buffered
+        if self.batch_records >= ROW_GROUP_ROWS:
+            count = aligned_count(self._buffered, self._raw_stored or 0) or count
+        if count == self._buffered:
+            self.flush()
+            return
+        head, tail = split_batches(self._buffer, self._arrivals, count)
+        self._buffer = [b for b, _ in head]
+        self._arrivals = [t for _, t in head]
+        self._buffered = count
         try:
-            con = _connect(self.path, read_only=False, timeout_s=self.lock_timeout_s)
-        except duckdb.Error as exc:
-            raise self._classify(exc) from exc
-        pending: dict[str, int] = {}
-        written = 0
-        committed = False
-        created = wall_clock_ms()
-        timings = dict.fromkeys(("connect", "dedupe", "encode", "insert", "commit"), 0.0)
-        mark = time.perf_counter()
-        timings["connect"] = mark - started
+            self.flush()
+        finally:  # written or not, nothing is lost: what flush() did not write stays buffered
+            rest = [*zip(self._buffer, self._arrivals, strict=True), *tail]
+            self._buffer = [b for b, _ in rest]
+            self._arrivals = [t for _, t in rest]
+            self._buffered = sum(b.num_rows for b in self._buffer)
+            self._oldest = min(self._arrivals, default=None)
+
+    # -- writing --------------------------------------------------------------------------------
+    def _write(self, batches: list[Batch]) -> int:
+        started = time.perf_counter()
+        timings = dict.fromkeys(("prepare", "attach", "dedupe", "insert", "commit"), 0.0)
+        mark = started
 
         def lap(step: str) -> None:
             nonlocal mark
@@ -376,51 +350,118 @@ class DuckDBSink(Sink):
             timings[step] += now - mark
             mark = now
 
+        # Everything that needs no database happens before the file is attached: while this
+        # process holds it, readers wait.
+        parts = self._with_offsets(
+            [
+                Batch(rtype, first_occurrences(table).combine_chunks().to_batches()[0])
+                for rtype, table in self._tables(batches)
+            ]
+        )
+        raw = sql_raw_rows(parts, create_time_ms=wall_clock_ms(), sql_json=self._sql_json)
+        lap("prepare")
         try:
-            con.execute("BEGIN TRANSACTION")
-            for name, data in grouped.items():
-                rtype = RECORD_TYPES[name]
-                table = fresh_rows(
-                    con, rtype, pa.Table.from_batches(data, schema=rtype.arrow_schema)
-                )
-                lap("dedupe")
-                if table.num_rows == 0:
-                    continue
-                # one chunk: DuckDB scans one big Arrow batch faster than many small ones
-                table = table.combine_chunks()
-                start = self.offsets.next(rtype.topic) + pending.get(rtype.topic, 0)
-                rows = self._raw_rows(rtype, table, start, created)
-                lap("encode")
-                con.register("ats_sink_rows", rows)
-                for stmt in self._inserts(rtype):
-                    con.execute(stmt)
-                con.unregister("ats_sink_rows")
-                lap("insert")
-                pending[rtype.topic] = pending.get(rtype.topic, 0) + table.num_rows
-                written += rows.nbytes
-            con.execute("COMMIT")
-            committed = True
+            with self._file.attached() as con:
+                lap("attach")
+                written, stored, parts = self._transaction(con, parts, raw, lap)
         except duckdb.Error as exc:
             raise self._classify(exc) from exc
-        finally:  # always release the file (also on Ctrl-C): readers are waiting for it
-            if not committed:
-                with contextlib.suppress(duckdb.Error):
-                    con.execute("ROLLBACK")
-            try:
-                con.close()
-            except duckdb.Error as exc:  # after a commit the WAL holds the data: do not retry
-                log.warning("DuckDB sink: closing %s failed: %s", self.path, exc)
-            lap("commit")
-        for topic, n in pending.items():
-            self.offsets.advance(topic, n)
+        lap("commit")
+        if stored is not None:
+            self._raw_stored = stored
+        for batch, _ in parts:
+            self.offsets.advance(batch.type.topic, batch.num_rows)
         log.debug(
             "DuckDB sink: %d new of %d records in %.3fs (%s)",
-            sum(pending.values()),
+            sum(b.num_rows for b, _ in parts),
             sum(b.num_rows for b in batches),
             time.perf_counter() - started,
             ", ".join(f"{k} {v:.3f}s" for k, v in timings.items()),
         )
         return written
+
+    @staticmethod
+    def _tables(batches: list[Batch]) -> list[tuple[RecordType, pa.Table]]:
+        """The batches as one table per record type, in order of first appearance."""
+        grouped: dict[str, list[pa.RecordBatch]] = {}
+        for b in batches:
+            grouped.setdefault(b.type.name, []).append(b.data)
+        return [
+            (
+                RECORD_TYPES[name],
+                pa.Table.from_batches(data, schema=RECORD_TYPES[name].arrow_schema),
+            )
+            for name, data in grouped.items()
+        ]
+
+    def _with_offsets(self, batches: list[Batch]) -> list[tuple[Batch, int]]:
+        """Each batch with the topic offset of its first record (the topic's next offset, after
+        the batches of the same topic before it)."""
+        pending: dict[str, int] = {}
+        parts = []
+        for batch in batches:
+            topic = batch.type.topic
+            parts.append((batch, self.offsets.next(topic) + pending.get(topic, 0)))
+            pending[topic] = pending.get(topic, 0) + batch.num_rows
+        return parts
+
+    def _transaction(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        parts: list[tuple[Batch, int]],
+        raw: tuple[pa.Table, str],
+        lap: Callable[[str], None],
+    ) -> tuple[int, int | None, list[tuple[Batch, int]]]:
+        """Append ``parts`` (one batch per record type, ids unique) and their raw rows in one
+        transaction, leaving out records already stored; return the bytes handed to DuckDB,
+        the raw table's row count after the commit (when needed) and the parts appended."""
+        written = 0
+        stored: int | None = None
+        committed = False
+        con.execute("BEGIN TRANSACTION")
+        try:
+            fresh = [unstored_rows(con, b.type, pa.Table.from_batches([b.data])) for b, _ in parts]
+            if any(t.num_rows < b.num_rows for t, (b, _) in zip(fresh, parts, strict=True)):
+                # a retried flush or a replay: offsets and raw rows for what is left
+                parts = self._with_offsets(
+                    [
+                        Batch(b.type, t.combine_chunks().to_batches()[0])
+                        for t, (b, _) in zip(fresh, parts, strict=True)
+                        if t.num_rows
+                    ]
+                )
+                if parts:
+                    created = wall_clock_ms()
+                    raw = sql_raw_rows(parts, create_time_ms=created, sql_json=self._sql_json)
+            lap("dedupe")
+            if parts:
+                for batch, _ in parts:  # one INSERT per table: see sql_raw_rows
+                    con.register("ats_sink_rows", batch.data)
+                    cols = ", ".join(f'"{n}"' for n in batch.type.field_names)
+                    typed = TYPED_TABLES[batch.type.name]
+                    con.execute(f"INSERT INTO {typed} SELECT {cols} FROM ats_sink_rows")
+                    con.unregister("ats_sink_rows")
+                    written += batch.data.nbytes
+                rows, content = raw
+                con.register("ats_sink_raw", rows)
+                con.execute(f"INSERT INTO {RAW_TABLE} SELECT __meta, {content} FROM ats_sink_raw")
+                con.unregister("ats_sink_raw")
+                written += sum(
+                    rows.column(c).nbytes for c in ("__meta", "__content") if c in rows.schema.names
+                )
+                lap("insert")
+            if self.batch_records >= ROW_GROUP_ROWS:  # where the next row group boundary is
+                stored = int(con.execute(f"SELECT count(*) FROM {RAW_TABLE}").fetchall()[0][0])
+            con.execute("COMMIT")
+            committed = True
+        finally:  # also on Ctrl-C: the file is detached next, readers are waiting for it
+            if not committed:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+        return written, stored, parts
+
+    def _close(self) -> None:
+        self._file.close()
 
     def _classify(self, exc: duckdb.Error) -> TerminalSinkError | TransientSinkError:
         msg = f"DuckDB sink ({self.path}): {_first_line(exc)}"

@@ -21,12 +21,15 @@ gives the canonical bytes only for the rows :func:`sql_exact_rows` accepts (fini
 ``[1e-5, 1e15)``, strings without quotes, backslashes or control characters, timestamps in
 years 1000-9999): DuckDB writes other floats and escapes in other notations than orjson. For the
 other rows :func:`content_fallback` gives the canonical JSON from :func:`json_lines_array`.
+:func:`sql_raw_rows` puts a whole flush (every record type) in one Arrow table for one
+``INSERT``.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 
 import numpy as np
 import orjson
@@ -46,6 +49,7 @@ __all__ = [
     "raw_table",
     "record_keys",
     "sql_exact_rows",
+    "sql_raw_rows",
     "wall_clock_ms",
 ]
 
@@ -176,6 +180,55 @@ def content_fallback(batch: Batch, exact: np.ndarray | None = None) -> pa.Array:
     odd = pa.array(~exact)
     encoded = json_lines_array(Batch(batch.type, batch.data.filter(odd)))
     return pc.replace_with_mask(pa.nulls(batch.num_rows, pa.string()), odd, encoded)
+
+
+def sql_raw_rows(
+    parts: Sequence[tuple[Batch, int]], *, create_time_ms: int, sql_json: bool = True
+) -> tuple[pa.Table, str]:
+    """The raw-table rows of one flush as one Arrow table, and the SQL expression (DuckDB) of
+    ``RECORD_CONTENT`` over it; ``RECORD_METADATA`` is its column ``__meta``.
+
+    ``parts`` are (batch, first offset) pairs, at most one per record type. With ``sql_json``,
+    the largest part's record type gives the table its columns (null in the other parts' rows)
+    and the expression builds that part's JSON from them (:func:`content_sql`); ``__content``
+    holds the JSON of every other row (:func:`content_fallback` in that part, and
+    :func:`json_lines_array` in the other parts, which are usually small). Without
+    ``sql_json`` every row's JSON is in ``__content``.
+
+    One table of one chunk, so that one ``INSERT`` fills the raw table with one scan: DuckDB
+    writes the full row groups of an ``INSERT`` to the file as it goes, but when a transaction
+    appends to a table in two statements, a ``UNION ALL`` or a scan of an Arrow table of two
+    chunks, the commit compresses and writes every row again (measured on flushes of 245,760
+    records: commits of 0.5-1.2 s instead of 0.03-0.1 s). Joining the chunks copies the
+    largest part once, which costs far less.
+    """
+    major = max(range(len(parts)), key=lambda k: parts[k][0].num_rows) if sql_json else None
+    mtype = parts[major][0].type if major is not None else None
+    meta_type = json_typed(pa.array([], pa.string())).type
+    fields = [pa.field(f.name, f.arrow_type) for f in mtype.fields] if mtype else []
+    schema = pa.schema([*fields, pa.field("__meta", meta_type), pa.field("__content", meta_type)])
+    pieces = []
+    all_sql = True
+    for k, (batch, first_offset) in enumerate(parts):
+        meta = metadata_json(batch, first_offset=first_offset, create_time_ms=create_time_ms)
+        if k == major:
+            columns = batch.data.columns
+            content = content_fallback(batch)
+            all_sql = content.null_count == batch.num_rows
+        else:
+            columns = [pa.nulls(batch.num_rows, f.type) for f in fields]
+            content = json_lines_array(batch)
+            all_sql = False
+        arrays = [*columns, json_typed(meta), json_typed(content)]
+        pieces.append(pa.Table.from_arrays(arrays, schema=schema))
+    table = pa.concat_tables(pieces)
+    if len(pieces) > 1:  # one chunk too: DuckDB's scan of several is two appends (as above)
+        table = table.combine_chunks()
+    if mtype is None:
+        return table, "__content"
+    if all_sql:
+        return table.drop_columns("__content"), content_sql(mtype)
+    return table, f"coalesce(__content, {content_sql(mtype)})"
 
 
 def json_typed(values: pa.Array) -> pa.Array:
