@@ -16,7 +16,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-MODULES = ["core", "sinks", "kafka", "snowflake", "dashboard", "notebooks"]
+MODULES = ["core", "sinks", "replay", "kafka", "snowflake", "dashboard", "notebooks"]
 
 
 def print_rows(rows: list[tuple[object, ...]], title: str = "ats-sim benchmarks") -> None:
