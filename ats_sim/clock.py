@@ -22,7 +22,9 @@ def parse_speed(text: str | float | None) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        raise ConfigError(f"--speed {text!r}: expected 'max' or a positive number such as 60") from None
+        raise ConfigError(
+            f"--speed {text!r}: expected 'max' or a positive number such as 60"
+        ) from None
     if not value > 0:
         raise ConfigError(f"--speed {text!r}: must be positive (or 'max')")
     return value
@@ -31,9 +33,13 @@ def parse_speed(text: str | float | None) -> float | None:
 class Pacer:
     """Sleeps so that simulated time ``t`` is reached at ``origin_wall + (t - origin_sim) / speed``."""
 
-    def __init__(self, speed: float | None, origin_sim_s: float,
-                 now: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        speed: float | None,
+        origin_sim_s: float,
+        now: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.speed = speed
         self.origin_sim_s = origin_sim_s
         self._now = now

@@ -104,8 +104,18 @@ class Train:
     """A persistent train: its load, energy counters, current phase and alert state."""
 
     __slots__ = (
-        "alerts", "direction", "energy_j", "id", "idx", "k_next", "onboard", "passengers",
-        "phase", "regen_j", "trip_code", "visit",
+        "alerts",
+        "direction",
+        "energy_j",
+        "id",
+        "idx",
+        "k_next",
+        "onboard",
+        "passengers",
+        "phase",
+        "regen_j",
+        "trip_code",
+        "visit",
     )
 
     def __init__(self, idx: int, train_id: str, n_stations: int) -> None:
@@ -151,12 +161,20 @@ class LineSim:
         self.station_names = [s.name for s in line.stations]
         self.seg_len = np.diff(line.chainages)
         self._seg_limit = [line.segment_speed_limit_kmh(i) for i in range(self.n - 1)]
-        self._seg_grade = [(line.segment_grade_permille(i, 0), line.segment_grade_permille(i, 1))
-                           for i in range(self.n - 1)]
+        self._seg_grade = [
+            (line.segment_grade_permille(i, 0), line.segment_grade_permille(i, 1))
+            for i in range(self.n - 1)
+        ]
         self.alert_seq = 0
         self.platform_alerts: dict[tuple[int, int], str] = {}
         self.holds = [
-            _Hold(self.station_ids.index(d.station), d.direction, d.day, parse_clock(d.at), d.minutes * 60.0)
+            _Hold(
+                self.station_ids.index(d.station),
+                d.direction,
+                d.day,
+                parse_clock(d.at),
+                d.minutes * 60.0,
+            )
             for d in sc.disruptions
             if isinstance(d, HoldTrain) and d.station in self.station_ids
         ]
@@ -282,8 +300,18 @@ class LineSim:
             q = self.queues[s][d]
             nxt = seq[k + 1] if k + 1 < len(seq) else s
             if k > 0:
-                self._event(train, s, d, "arrival", alighted=alight, boarded=0, left=0,
-                            waiting=q.waiting(t_arr), dwell=0.0, headway=None)
+                self._event(
+                    train,
+                    s,
+                    d,
+                    "arrival",
+                    alighted=alight,
+                    boarded=0,
+                    left=0,
+                    waiting=q.waiting(t_arr),
+                    dwell=0.0,
+                    headway=None,
+                )
             if k == len(seq) - 1:
                 break
             # Platform crowding is judged on the crowd the train finds; then boarding, FIFO,
@@ -297,8 +325,20 @@ class LineSim:
             standees = max(0, train.passengers - self.stock.seated_capacity)
             dwell = dwell_time_s(alight, boarded, standees, self.stock.doors, self.ops.min_dwell_s)
             dwell += self._hold(s, d, t_arr)
-            self._set_phase(train, Phase(DWELLING, t_arr, float(self.line.chainages[s]), sign,
-                                         self._aux_w(t_arr), 0.0, 0.0, s, nxt))
+            self._set_phase(
+                train,
+                Phase(
+                    DWELLING,
+                    t_arr,
+                    float(self.line.chainages[s]),
+                    sign,
+                    self._aux_w(t_arr),
+                    0.0,
+                    0.0,
+                    s,
+                    nxt,
+                ),
+            )
             self._check_overcrowding(train, t_arr)
             dwelt = env.timeout(dwell)
             self._watch_dwell(train, s, t_arr)
@@ -315,8 +355,18 @@ class LineSim:
             headway = None if last is None else t_dep - last
             self.last_dep[s][d] = t_dep
             waiting = q.waiting(t_dep)
-            self._event(train, s, d, "departure", alighted=0, boarded=boarded, left=left,
-                        waiting=waiting, dwell=t_dep - t_arr, headway=headway)
+            self._event(
+                train,
+                s,
+                d,
+                "departure",
+                alighted=0,
+                boarded=boarded,
+                left=left,
+                waiting=waiting,
+                dwell=t_dep - t_arr,
+                headway=headway,
+            )
             self._check_platform(s, d, waiting, t_dep)
             self._check_bunching(train, s, headway, t_dep)
             seg = min(s, nxt)
@@ -328,20 +378,48 @@ class LineSim:
                 self.stock,
             )
             aux = self._aux_w(t_dep)
-            self._set_phase(train, Phase(RUNNING, t_dep, float(self.line.chainages[s]), sign,
-                                         aux, 0.0, 0.0, s, nxt, prof))
+            self._set_phase(
+                train,
+                Phase(
+                    RUNNING, t_dep, float(self.line.chainages[s]), sign, aux, 0.0, 0.0, s, nxt, prof
+                ),
+            )
             self._schedule_power_alerts(train, prof, aux, t_dep)
             yield env.timeout(prof.duration_s)
         # Terminal: everyone off, clear the platform, turn round, join the other end's pool.
         s = seq[-1]
         self._check_overcrowding(train, env.now)
-        self._set_phase(train, Phase(DWELLING, env.now, float(self.line.chainages[s]), sign,
-                                     self._aux_w(env.now), 0.0, 0.0, s, s))
+        self._set_phase(
+            train,
+            Phase(
+                DWELLING,
+                env.now,
+                float(self.line.chainages[s]),
+                sign,
+                self._aux_w(env.now),
+                0.0,
+                0.0,
+                s,
+                s,
+            ),
+        )
         yield env.timeout(self.ops.min_dwell_s)
         self.platforms[s][d].release(req)
         back = 1 - d
-        self._set_phase(train, Phase(TURNAROUND, env.now, float(self.line.chainages[s]), -sign,
-                                     self._aux_w(env.now), 0.0, 0.0, s, self.order[back][1]))
+        self._set_phase(
+            train,
+            Phase(
+                TURNAROUND,
+                env.now,
+                float(self.line.chainages[s]),
+                -sign,
+                self._aux_w(env.now),
+                0.0,
+                0.0,
+                s,
+                self.order[back][1],
+            ),
+        )
         yield env.timeout(self.line.turnaround_s)
         self.pools[back].append(train)
         if not self.dispatching[back]:
@@ -357,8 +435,13 @@ class LineSim:
 
     def _hold(self, s: int, d: int, t: float) -> float:
         for h in self.holds:
-            if not h.used and h.station == s and h.direction == d and h.day == self._day_of(t) \
-                    and self._tod(t) >= h.at:
+            if (
+                not h.used
+                and h.station == s
+                and h.direction == d
+                and h.day == self._day_of(t)
+                and self._tod(t) >= h.at
+            ):
                 h.used = True
                 return h.seconds
         return 0.0
@@ -385,7 +468,10 @@ class LineSim:
         if phase is not None:
             phase.energy_j, phase.regen_j = train.energy_j, train.regen_j
             phase.passengers, phase.trip_code, phase.direction = (
-                train.passengers, train.trip_code, train.direction)
+                train.passengers,
+                train.trip_code,
+                train.direction,
+            )
         train.phase = phase
 
     @staticmethod
@@ -412,25 +498,72 @@ class LineSim:
             self._tel.append(Span(k0, k_end, train.phase, train.idx))
 
     # ---- events and alerts -------------------------------------------------------------------
-    def _event(self, train: Train, s: int, d: int, kind: str, *, alighted: int, boarded: int,
-               left: int, waiting: int, dwell: float, headway: float | None) -> None:
-        self._events.append((self.env.now, train.id, self.trip_ids[train.trip_code], d, s, kind,
-                             train.passengers, alighted, boarded, left, waiting, dwell, headway,
-                             self.headway(self.env.now)))
+    def _event(
+        self,
+        train: Train,
+        s: int,
+        d: int,
+        kind: str,
+        *,
+        alighted: int,
+        boarded: int,
+        left: int,
+        waiting: int,
+        dwell: float,
+        headway: float | None,
+    ) -> None:
+        self._events.append(
+            (
+                self.env.now,
+                train.id,
+                self.trip_ids[train.trip_code],
+                d,
+                s,
+                kind,
+                train.passengers,
+                alighted,
+                boarded,
+                left,
+                waiting,
+                dwell,
+                headway,
+                self.headway(self.env.now),
+            )
+        )
 
-    def _alert(self, t: float, key: str | None, kind: str, raise_: bool, severity: str,
-               train: Train | None, station: int | None, value: float, threshold: float,
-               message: str) -> str:
+    def _alert(
+        self,
+        t: float,
+        key: str | None,
+        kind: str,
+        raise_: bool,
+        severity: str,
+        train: Train | None,
+        station: int | None,
+        value: float,
+        threshold: float,
+        message: str,
+    ) -> str:
         if raise_:
             self.alert_seq += 1
             alert_id = f"{self.spec.run_id}-{self.line.id}-A{self.alert_seq:05d}"
         else:
             assert key is not None
             alert_id = key
-        self._alerts.append((t, alert_id, kind, "raised" if raise_ else "cleared", severity,
-                             None if train is None else train.id,
-                             None if station is None else self.station_ids[station],
-                             value, threshold, message))
+        self._alerts.append(
+            (
+                t,
+                alert_id,
+                kind,
+                "raised" if raise_ else "cleared",
+                severity,
+                None if train is None else train.id,
+                None if station is None else self.station_ids[station],
+                value,
+                threshold,
+                message,
+            )
+        )
         return alert_id
 
     def _check_overcrowding(self, train: Train, t: float) -> None:
@@ -439,13 +572,31 @@ class LineSim:
         if active is None and lf > self.thr.overcrowding_load_factor:
             sev = "critical" if lf > 1.2 * self.thr.overcrowding_load_factor else "warning"
             train.alerts["overcrowding"] = self._alert(
-                t, None, "overcrowding", True, sev, train, None, lf, self.thr.overcrowding_load_factor,
-                f"Train {train.id} is at {lf:.0%} of its planned capacity")
+                t,
+                None,
+                "overcrowding",
+                True,
+                sev,
+                train,
+                None,
+                lf,
+                self.thr.overcrowding_load_factor,
+                f"Train {train.id} is at {lf:.0%} of its planned capacity",
+            )
         elif active is not None and lf < self.thr.overcrowding_clear_load_factor:
             del train.alerts["overcrowding"]
-            self._alert(t, active, "overcrowding", False, "info", train, None, lf,
-                        self.thr.overcrowding_clear_load_factor,
-                        f"Train {train.id} is back to {lf:.0%} of its planned capacity")
+            self._alert(
+                t,
+                active,
+                "overcrowding",
+                False,
+                "info",
+                train,
+                None,
+                lf,
+                self.thr.overcrowding_clear_load_factor,
+                f"Train {train.id} is back to {lf:.0%} of its planned capacity",
+            )
 
     def _check_platform(self, s: int, d: int, waiting: int, t: float) -> None:
         key = (s, d)
@@ -455,12 +606,31 @@ class LineSim:
         if active is None and waiting > thr:
             sev = "critical" if waiting > 2 * thr else "warning"
             self.platform_alerts[key] = self._alert(
-                t, None, "platform_crowding", True, sev, None, s, waiting, thr,
-                f"{waiting} passengers waiting at {name}")
+                t,
+                None,
+                "platform_crowding",
+                True,
+                sev,
+                None,
+                s,
+                waiting,
+                thr,
+                f"{waiting} passengers waiting at {name}",
+            )
         elif active is not None and waiting < self.thr.platform_crowding_clear_waiting:
             del self.platform_alerts[key]
-            self._alert(t, active, "platform_crowding", False, "info", None, s, waiting,
-                        self.thr.platform_crowding_clear_waiting, f"Platform {name} is back to {waiting} waiting")
+            self._alert(
+                t,
+                active,
+                "platform_crowding",
+                False,
+                "info",
+                None,
+                s,
+                waiting,
+                self.thr.platform_crowding_clear_waiting,
+                f"Platform {name} is back to {waiting} waiting",
+            )
 
     def _check_bunching(self, train: Train, s: int, headway: float | None, t: float) -> None:
         if headway is None:
@@ -470,14 +640,32 @@ class LineSim:
         active = train.alerts.get("bunching")
         if active is None and ratio < self.thr.bunching_fraction:
             train.alerts["bunching"] = self._alert(
-                t, None, "bunching", True, "warning", train, s, headway, self.thr.bunching_fraction * sched,
+                t,
+                None,
+                "bunching",
+                True,
+                "warning",
+                train,
+                s,
+                headway,
+                self.thr.bunching_fraction * sched,
                 f"Train {train.id} left {self.station_names[s]} {headway:.0f} s after the train ahead "
-                f"(timetable {sched:.0f} s)")
+                f"(timetable {sched:.0f} s)",
+            )
         elif active is not None and ratio >= self.thr.bunching_clear_fraction:
             del train.alerts["bunching"]
-            self._alert(t, active, "bunching", False, "info", train, s, headway,
-                        self.thr.bunching_clear_fraction * sched,
-                        f"Train {train.id} is {headway:.0f} s behind the train ahead again")
+            self._alert(
+                t,
+                active,
+                "bunching",
+                False,
+                "info",
+                train,
+                s,
+                headway,
+                self.thr.bunching_clear_fraction * sched,
+                f"Train {train.id} is {headway:.0f} s behind the train ahead again",
+            )
 
     def _watch_dwell(self, train: Train, s: int, t_arr: float) -> None:
         """Check, once the dwell limit has passed, whether the train still stands at ``s``."""
@@ -485,23 +673,51 @@ class LineSim:
 
         def check(_: simpy.Event) -> None:
             ph = train.phase
-            if train.visit == visit and ph is not None and ph.kind == DWELLING and ph.prev_code == s:
+            if (
+                train.visit == visit
+                and ph is not None
+                and ph.kind == DWELLING
+                and ph.prev_code == s
+            ):
                 self.env.process(self._dwell_overrun(train, visit, s, t_arr))
 
         self.env.timeout(self.thr.dwell_overrun_s).callbacks.append(check)
 
-    def _dwell_overrun(self, train: Train, visit: int, s: int, t_arr: float) -> Generator[simpy.Event, Any, None]:
+    def _dwell_overrun(
+        self, train: Train, visit: int, s: int, t_arr: float
+    ) -> Generator[simpy.Event, Any, None]:
         """Raise a dwell-overrun alert now; clear it at the first whole second after the train left."""
         limit = self.thr.dwell_overrun_s
-        alert_id = self._alert(self.env.now, None, "dwell_overrun", True, "warning", train, s, limit, limit,
-                               f"Train {train.id} has stood at {self.station_names[s]} for over {limit:.0f} s")
+        alert_id = self._alert(
+            self.env.now,
+            None,
+            "dwell_overrun",
+            True,
+            "warning",
+            train,
+            s,
+            limit,
+            limit,
+            f"Train {train.id} has stood at {self.station_names[s]} for over {limit:.0f} s",
+        )
         while train.visit == visit and train.phase is not None and train.phase.kind == DWELLING:
             yield self.env.timeout(1.0)
-        self._alert(self.env.now, alert_id, "dwell_overrun", False, "info", train, s,
-                    self.env.now - t_arr, limit, f"Train {train.id} left {self.station_names[s]} "
-                    f"after {self.env.now - t_arr:.0f} s")
+        self._alert(
+            self.env.now,
+            alert_id,
+            "dwell_overrun",
+            False,
+            "info",
+            train,
+            s,
+            self.env.now - t_arr,
+            limit,
+            f"Train {train.id} left {self.station_names[s]} after {self.env.now - t_arr:.0f} s",
+        )
 
-    def _schedule_power_alerts(self, train: Train, prof: RunProfile, aux_w: float, t0: float) -> None:
+    def _schedule_power_alerts(
+        self, train: Train, prof: RunProfile, aux_w: float, t0: float
+    ) -> None:
         limit = self._power_limit_w
         if prof.peak_power_w + aux_w <= limit:
             return
@@ -513,18 +729,46 @@ class LineSim:
             start, end = prof.t[a], prof.t[min(b, len(prof.t) - 1)]
             if end - start >= self.thr.high_power_min_s:
                 peak = float((prof.power_w[a:b] + aux_w).max()) / 1000.0
-                self.env.process(self._power_alert(train, t0 + start + self.thr.high_power_min_s,
-                                                   t0 + end, peak, limit / 1000.0))
+                self.env.process(
+                    self._power_alert(
+                        train,
+                        t0 + start + self.thr.high_power_min_s,
+                        t0 + end,
+                        peak,
+                        limit / 1000.0,
+                    )
+                )
 
-    def _power_alert(self, train: Train, t_raise: float, t_clear: float, peak_kw: float,
-                     limit_kw: float) -> Generator[simpy.Event, Any, None]:
+    def _power_alert(
+        self, train: Train, t_raise: float, t_clear: float, peak_kw: float, limit_kw: float
+    ) -> Generator[simpy.Event, Any, None]:
         yield self.env.timeout(t_raise - self.env.now)
-        alert_id = self._alert(t_raise, None, "high_power_draw", True, "warning", train, None, peak_kw,
-                               limit_kw, f"Train {train.id} has drawn over {limit_kw / 1000:.2f} MW "
-                               f"for {self.thr.high_power_min_s:.0f} s")
+        alert_id = self._alert(
+            t_raise,
+            None,
+            "high_power_draw",
+            True,
+            "warning",
+            train,
+            None,
+            peak_kw,
+            limit_kw,
+            f"Train {train.id} has drawn over {limit_kw / 1000:.2f} MW "
+            f"for {self.thr.high_power_min_s:.0f} s",
+        )
         yield self.env.timeout(t_clear - self.env.now)
-        self._alert(t_clear, alert_id, "high_power_draw", False, "info", train, None, peak_kw, limit_kw,
-                    f"Train {train.id} power draw is back under {limit_kw / 1000:.2f} MW")
+        self._alert(
+            t_clear,
+            alert_id,
+            "high_power_draw",
+            False,
+            "info",
+            train,
+            None,
+            peak_kw,
+            limit_kw,
+            f"Train {train.id} power draw is back under {limit_kw / 1000:.2f} MW",
+        )
 
     # ---- output -----------------------------------------------------------------------------
     def advance(self, until: float) -> list[Batch]:
@@ -534,15 +778,20 @@ class LineSim:
         for train in self.trains:
             self._sample(train, until)
         out = []
-        for rtype, build in ((TELEMETRY, self._telemetry_batch), (STATION_EVENT, self._event_batch),
-                             (ALERT, self._alert_batch)):
+        for rtype, build in (
+            (TELEMETRY, self._telemetry_batch),
+            (STATION_EVENT, self._event_batch),
+            (ALERT, self._alert_batch),
+        ):
             b = build()
             if b is not None and b.num_rows:
                 out.append(Batch(rtype, b))
         return out
 
     def _ms(self, t: np.ndarray) -> np.ndarray:
-        return self.spec.epoch_ms + np.round(np.asarray(t, dtype=np.float64) * 1000.0).astype(np.int64)
+        return self.spec.epoch_ms + np.round(np.asarray(t, dtype=np.float64) * 1000.0).astype(
+            np.int64
+        )
 
     def _common(self, rtype: RecordType, ts_ms: np.ndarray, ids: pa.Array) -> dict[str, Any]:
         n = len(ts_ms)
@@ -567,9 +816,13 @@ class LineSim:
             return None
         ks = sm.k[order]
         chain, speed, acc, power, energy, regen = (
-            c[order] for c in (sm.chainage, sm.speed, sm.acceleration, sm.power_w, sm.energy_j, sm.regen_j))
+            c[order]
+            for c in (sm.chainage, sm.speed, sm.acceleration, sm.power_w, sm.energy_j, sm.regen_j)
+        )
         train_idx, trip, direction, status, prev, nxt, pax = (
-            c[order] for c in (sm.train, sm.trip, sm.direction, sm.status, sm.prev, sm.next, sm.passengers))
+            c[order]
+            for c in (sm.train, sm.trip, sm.direction, sm.status, sm.prev, sm.next, sm.passengers)
+        )
         ts_ms = self.spec.epoch_ms + np.round(ks * self.dt * 1000.0).astype(np.int64)
         train_ids = pa.array([t.id for t in self.trains], pa.string()).take(pa.array(train_idx))
         stations = pa.array(self.station_ids, pa.string())
@@ -577,34 +830,39 @@ class LineSim:
         stock = self.stock
         lf = pax / stock.capacity
         power_kw = power / 1000.0
-        ids = pc.binary_join_element_wise(self.spec.run_id, "T", train_ids,
-                                          pa.array(ts_ms).cast(pa.string()), "-")
+        ids = pc.binary_join_element_wise(
+            self.spec.run_id, "T", train_ids, pa.array(ts_ms).cast(pa.string()), "-"
+        )
         cols_out = self._common(TELEMETRY, ts_ms, ids)
-        cols_out.update({
-            "train_id": train_ids,
-            "trip_id": pa.array(self.trip_ids, pa.string()).take(pa.array(trip)),
-            "direction": direction,
-            "status": pa.array(STATUS, pa.string()).take(pa.array(status)),
-            "prev_station": stations.take(pa.array(prev)),
-            "next_station": stations.take(pa.array(nxt)),
-            "chainage_m": chain,
-            "latitude": lat,
-            "longitude": lon,
-            "speed_kmh": speed * 3.6,
-            "acceleration_ms2": acc,
-            "passenger_count": pax,
-            "load_factor": lf,
-            "total_weight_tons": (stock.tare_mass_kg + pax * stock.passenger_mass_kg) / 1000.0,
-            "power_draw_kw": power_kw,
-            "energy_kwh": energy / 3.6e6,
-            "regen_energy_kwh": regen / 3.6e6,
-            "is_overcrowded": lf > self.thr.overcrowding_load_factor,
-            "is_high_power_draw": power_kw > self.thr.high_power_fraction * stock.rated_power_kw,
-        })
+        cols_out.update(
+            {
+                "train_id": train_ids,
+                "trip_id": pa.array(self.trip_ids, pa.string()).take(pa.array(trip)),
+                "direction": direction,
+                "status": pa.array(STATUS, pa.string()).take(pa.array(status)),
+                "prev_station": stations.take(pa.array(prev)),
+                "next_station": stations.take(pa.array(nxt)),
+                "chainage_m": chain,
+                "latitude": lat,
+                "longitude": lon,
+                "speed_kmh": speed * 3.6,
+                "acceleration_ms2": acc,
+                "passenger_count": pax,
+                "load_factor": lf,
+                "total_weight_tons": (stock.tare_mass_kg + pax * stock.passenger_mass_kg) / 1000.0,
+                "power_draw_kw": power_kw,
+                "energy_kwh": energy / 3.6e6,
+                "regen_energy_kwh": regen / 3.6e6,
+                "is_overcrowded": lf > self.thr.overcrowding_load_factor,
+                "is_high_power_draw": power_kw
+                > self.thr.high_power_fraction * stock.rated_power_kw,
+            }
+        )
         return _to_batch(TELEMETRY, cols_out)
 
-    def _rows_batch(self, rtype: RecordType, rows: list[tuple[Any, ...]], id_of: Any,
-                    names: tuple[str, ...]) -> pa.RecordBatch | None:
+    def _rows_batch(
+        self, rtype: RecordType, rows: list[tuple[Any, ...]], id_of: Any, names: tuple[str, ...]
+    ) -> pa.RecordBatch | None:
         rows = [r for r in rows if r[0] >= self.spec.emit_from_s]
         if not rows:
             return None
@@ -618,24 +876,65 @@ class LineSim:
 
     def _event_batch(self) -> pa.RecordBatch | None:
         rows, self._events = self._events, []
-        rows = [(t, tr, trip, d, self.station_ids[s], self.station_names[s], kind, pax, al, bo, left,
-                 wait, dwell, hw, sched) for (t, tr, trip, d, s, kind, pax, al, bo, left, wait, dwell, hw, sched)
-                in rows]
+        rows = [
+            (
+                t,
+                tr,
+                trip,
+                d,
+                self.station_ids[s],
+                self.station_names[s],
+                kind,
+                pax,
+                al,
+                bo,
+                left,
+                wait,
+                dwell,
+                hw,
+                sched,
+            )
+            for (t, tr, trip, d, s, kind, pax, al, bo, left, wait, dwell, hw, sched) in rows
+        ]
         return self._rows_batch(
-            STATION_EVENT, rows,
+            STATION_EVENT,
+            rows,
             lambda r, ms: f"{self.spec.run_id}-E-{r[1]}-{r[4]}-{r[6][0]}-{ms}",
-            ("train_id", "trip_id", "direction", "station_id", "station_name", "event",
-             "passengers_on_board", "alighted", "boarded", "left_behind", "waiting", "dwell_s",
-             "headway_s", "scheduled_headway_s"),
+            (
+                "train_id",
+                "trip_id",
+                "direction",
+                "station_id",
+                "station_name",
+                "event",
+                "passengers_on_board",
+                "alighted",
+                "boarded",
+                "left_behind",
+                "waiting",
+                "dwell_s",
+                "headway_s",
+                "scheduled_headway_s",
+            ),
         )
 
     def _alert_batch(self) -> pa.RecordBatch | None:
         rows, self._alerts = self._alerts, []
         return self._rows_batch(
-            ALERT, rows,
+            ALERT,
+            rows,
             lambda r, ms: f"{r[1]}-{'R' if r[3] == 'raised' else 'C'}",
-            ("alert_id", "alert_type", "state", "severity", "train_id", "station_id", "value",
-             "threshold", "message"),
+            (
+                "alert_id",
+                "alert_type",
+                "state",
+                "severity",
+                "train_id",
+                "station_id",
+                "value",
+                "threshold",
+                "message",
+            ),
         )
 
 

@@ -26,18 +26,26 @@ class Station(_Strict):
 
     id: str = Field(description="Unique id within the network, e.g. R05.")
     name: str = Field(description="Name shown to people.")
-    chainage_m: Annotated[float, Field(ge=0, description="Distance from the line's first station, m.")]
+    chainage_m: Annotated[
+        float, Field(ge=0, description="Distance from the line's first station, m.")
+    ]
     lat: Annotated[float, Field(ge=-90, le=90, description="Latitude, degrees.")]
     lon: Annotated[float, Field(ge=-180, le=180, description="Longitude, degrees.")]
-    weight: Annotated[float, Field(gt=0, description="Relative attraction for the gravity demand model.")] = 1.0
+    weight: Annotated[
+        float, Field(gt=0, description="Relative attraction for the gravity demand model.")
+    ] = 1.0
 
 
 class SegmentSpec(_Strict):
     """Overrides for the segment that starts at station ``from`` (in direction 0)."""
 
-    from_: str = Field(alias="from", description="Id of the station the segment starts at (direction 0).")
+    from_: str = Field(
+        alias="from", description="Id of the station the segment starts at (direction 0)."
+    )
     speed_limit_kmh: Annotated[float, Field(gt=0, le=200)] | None = None
-    gradient_permille: Annotated[float, Field(ge=-60, le=60, description="Uphill in direction 0 is positive.")] = 0.0
+    gradient_permille: Annotated[
+        float, Field(ge=-60, le=60, description="Uphill in direction 0 is positive.")
+    ] = 0.0
     curve_radius_m: Annotated[float, Field(gt=50)] | None = None
 
 
@@ -51,7 +59,9 @@ class Line(_Strict):
     segments: list[SegmentSpec] = []
     speed_limit_kmh: Annotated[float, Field(gt=0, le=200)] = 80.0
     turnaround_s: Annotated[float, Field(ge=0, le=3600)] = 180.0
-    daily_entries: Annotated[float, Field(ge=0, description="Passenger entries on a weekday.")] = 100_000.0
+    daily_entries: Annotated[float, Field(ge=0, description="Passenger entries on a weekday.")] = (
+        100_000.0
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Line:

@@ -65,7 +65,6 @@ class RunProfile:
         return float(self.t[-1])
 
 
-
 def quantise_mass(mass_kg: float) -> float:
     """The mass the physics uses for a train of ``mass_kg``."""
     return round(mass_kg / MASS_STEP_KG) * MASS_STEP_KG

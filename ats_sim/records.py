@@ -107,7 +107,10 @@ class RecordType:
     def __post_init__(self) -> None:
         schema = pa.schema(
             [pa.field(f.name, f.arrow_type, nullable=f.nullable) for f in self.fields],
-            metadata={"ats_sim.record_type": self.name, "ats_sim.schema_version": str(SCHEMA_VERSION)},
+            metadata={
+                "ats_sim.record_type": self.name,
+                "ats_sim.schema_version": str(SCHEMA_VERSION),
+            },
         )
         object.__setattr__(self, "_arrow", schema)
 
@@ -150,10 +153,18 @@ def _f(name: str, kind: FieldKind, description: str, **kw: Any) -> Field:
 
 
 _COMMON_HEAD = (
-    _f("record_id", "string", "Deterministic unique id of the record: run, type, train or station, time."),
+    _f(
+        "record_id",
+        "string",
+        "Deterministic unique id of the record: run, type, train or station, time.",
+    ),
     _f("record_type", "string", "The record type: telemetry, station_event or alert."),
     _f("schema_version", "int", "Version of this record layout."),
-    _f("run_id", "string", "Id of the simulation run (scenario, seed and start) that made the record."),
+    _f(
+        "run_id",
+        "string",
+        "Id of the simulation run (scenario, seed and start) that made the record.",
+    ),
     _f("timestamp", "timestamp", "Simulated event time, UTC, millisecond precision."),
     _f("line_id", "string", "Line the record belongs to."),
 )
@@ -169,19 +180,53 @@ TELEMETRY = RecordType(
         _f("status", "string", "running, dwelling or turnaround."),
         _f("prev_station", "string", "Last station served (or the one the train stands at)."),
         _f("next_station", "string", "Next station to be served."),
-        _f("chainage_m", "float", "Position along the line from its first station, metres.", decimals=1),
+        _f(
+            "chainage_m",
+            "float",
+            "Position along the line from its first station, metres.",
+            decimals=1,
+        ),
         _f("latitude", "float", "Latitude interpolated along the line.", decimals=6),
         _f("longitude", "float", "Longitude interpolated along the line.", decimals=6),
         _f("speed_kmh", "float", "Speed, km/h.", decimals=2),
         _f("acceleration_ms2", "float", "Acceleration, m/s^2 (negative when braking).", decimals=3),
         _f("passenger_count", "int", "Passengers on board."),
-        _f("load_factor", "float", "Passengers on board over the planned (AW3) capacity.", decimals=3),
-        _f("total_weight_tons", "float", "Tare mass plus passengers times passenger mass, tonnes.", decimals=2),
-        _f("power_draw_kw", "float", "Power at the current collector, kW; negative when regenerating.", decimals=1),
-        _f("energy_kwh", "float", "Energy drawn by this train since its first dispatch, net of regeneration, kWh.", decimals=3),
-        _f("regen_energy_kwh", "float", "Energy returned by regenerative braking since first dispatch, kWh.", decimals=3),
+        _f(
+            "load_factor",
+            "float",
+            "Passengers on board over the planned (AW3) capacity.",
+            decimals=3,
+        ),
+        _f(
+            "total_weight_tons",
+            "float",
+            "Tare mass plus passengers times passenger mass, tonnes.",
+            decimals=2,
+        ),
+        _f(
+            "power_draw_kw",
+            "float",
+            "Power at the current collector, kW; negative when regenerating.",
+            decimals=1,
+        ),
+        _f(
+            "energy_kwh",
+            "float",
+            "Energy drawn by this train since its first dispatch, net of regeneration, kWh.",
+            decimals=3,
+        ),
+        _f(
+            "regen_energy_kwh",
+            "float",
+            "Energy returned by regenerative braking since first dispatch, kWh.",
+            decimals=3,
+        ),
         _f("is_overcrowded", "bool", "Load factor above the scenario's overcrowding threshold."),
-        _f("is_high_power_draw", "bool", "Power above the scenario's high-power fraction of rated power."),
+        _f(
+            "is_high_power_draw",
+            "bool",
+            "Power above the scenario's high-power fraction of rated power.",
+        ),
     ),
     topic="ats_telemetry",
 )
@@ -200,10 +245,25 @@ STATION_EVENT = RecordType(
         _f("passengers_on_board", "int", "On board after the exchange (arrival: after alighting)."),
         _f("alighted", "int", "Passengers who got off (arrival events; 0 on departure)."),
         _f("boarded", "int", "Passengers who got on (departure events; 0 on arrival)."),
-        _f("left_behind", "int", "Passengers who could not board for lack of room (departure events)."),
+        _f(
+            "left_behind",
+            "int",
+            "Passengers who could not board for lack of room (departure events).",
+        ),
         _f("waiting", "int", "Passengers on the platform for this direction at the event."),
-        _f("dwell_s", "float", "Dwell time at the station, s (departure events; 0 on arrival).", decimals=1),
-        _f("headway_s", "float", "Time since the previous departure in this direction, s (departures).", nullable=True, decimals=1),
+        _f(
+            "dwell_s",
+            "float",
+            "Dwell time at the station, s (departure events; 0 on arrival).",
+            decimals=1,
+        ),
+        _f(
+            "headway_s",
+            "float",
+            "Time since the previous departure in this direction, s (departures).",
+            nullable=True,
+            decimals=1,
+        ),
         _f("scheduled_headway_s", "float", "Timetabled headway at this time, s.", decimals=1),
     ),
     topic="ats_station_events",
@@ -215,7 +275,11 @@ ALERT = RecordType(
     (
         *_COMMON_HEAD,
         _f("alert_id", "string", "Id shared by the raise and the clear of one alert."),
-        _f("alert_type", "string", "overcrowding, high_power_draw, bunching, dwell_overrun or platform_crowding."),
+        _f(
+            "alert_type",
+            "string",
+            "overcrowding, high_power_draw, bunching, dwell_overrun or platform_crowding.",
+        ),
         _f("state", "string", "raised or cleared."),
         _f("severity", "string", "info, warning or critical."),
         _f("train_id", "string", "Train concerned, if any.", nullable=True),
@@ -264,7 +328,9 @@ class Batch:
         for f in rtype.fields:
             col = columns[f.name]
             if f.kind == "timestamp":
-                arrays.append(pa.array(np.asarray(col, dtype=np.int64), type=pa.int64()).cast(f.arrow_type))
+                arrays.append(
+                    pa.array(np.asarray(col, dtype=np.int64), type=pa.int64()).cast(f.arrow_type)
+                )
             elif isinstance(col, pa.Array):
                 arrays.append(col.cast(f.arrow_type) if col.type != f.arrow_type else col)
             else:

@@ -66,8 +66,8 @@ class PlatformQueue:
         if len(times) == 0:
             return
         if self._head > 4096:
-            self._times = self._times[self._head:]
-            self._dests = self._dests[self._head:]
+            self._times = self._times[self._head :]
+            self._dests = self._dests[self._head :]
             self._dropped += self._head
             self._head = 0
         self._times = np.concatenate((self._times, times))
@@ -88,7 +88,7 @@ class PlatformQueue:
         """
         present = self.waiting(t)
         k = max(0, min(present, space))
-        dests = self._dests[self._head:self._head + k]
+        dests = self._dests[self._head : self._head + k]
         self._head += k
         return np.bincount(dests, minlength=n_stations), present - k
 
@@ -116,7 +116,13 @@ class LineDemand:
         for d in scenario.disruptions:
             if isinstance(d, DemandSurge) and d.station in ids:
                 self.surges.append(
-                    (ids.index(d.station), parse_clock(d.start), parse_clock(d.end), d.factor, d.day)
+                    (
+                        ids.index(d.station),
+                        parse_clock(d.start),
+                        parse_clock(d.end),
+                        d.factor,
+                        d.day,
+                    )
                 )
 
     def _od_weights(self) -> np.ndarray:
@@ -161,7 +167,7 @@ class LineDemand:
         start = 0
         for o, c in enumerate(counts):
             if c:
-                dests[start:start + c] = self.rng.choice(len(counts), size=c, p=self.dest_p[o])
+                dests[start : start + c] = self.rng.choice(len(counts), size=c, p=self.dest_p[o])
                 start += c
         order = np.argsort(times, kind="stable")
         return times[order], origins[order], dests[order]

@@ -85,7 +85,10 @@ def draw(spans: list[Span], dt: float) -> Samples:
     # Running: one group per run profile.
     profiles: dict[int, Any] = {}
     code = np.fromiter(
-        (-1 if p.profile is None else profiles.setdefault(id(p.profile), len(profiles)) for p in phases),
+        (
+            -1 if p.profile is None else profiles.setdefault(id(p.profile), len(profiles))
+            for p in phases
+        ),
         np.int64,
         len(phases),
     )
@@ -96,7 +99,7 @@ def draw(spans: list[Span], dt: float) -> Samples:
         bounds = np.searchsorted(sample_code[order], np.arange(len(profiles) + 1))
         sign = _floats(phases, lambda p: p.sign)[of]
         for c, ph in enumerate(by_code):
-            idx = order[bounds[c]:bounds[c + 1]]
+            idx = order[bounds[c] : bounds[c + 1]]
             p = ph.profile
             tr = np.minimum(trel[idx], p.duration_s)
             chain[idx] = c0[idx] + sign[idx] * np.interp(tr, p.t, p.x)
@@ -109,7 +112,13 @@ def draw(spans: list[Span], dt: float) -> Samples:
             regen[idx] = r0[idx] + rg
 
     return Samples(
-        k, chain, speed, acc, power, energy, regen,
+        k,
+        chain,
+        speed,
+        acc,
+        power,
+        energy,
+        regen,
         train=_ints(spans, lambda s: s.train)[of],
         trip=_ints(phases, lambda p: p.trip_code)[of],
         direction=_ints(phases, lambda p: p.direction)[of],

@@ -44,9 +44,30 @@ _CLOCK = re.compile(r"^(\d{1,2}):([0-5]\d)(?::([0-5]\d))?$")
 
 #: Share of a weekday's entries in each hour (Chicago CTA demo data, REFERENCE.md).
 CTA_HOURLY = (
-    0.010, 0.008, 0.006, 0.006, 0.010, 0.025, 0.050, 0.075,
-    0.125, 0.075, 0.050, 0.0225, 0.0225, 0.0225, 0.0225, 0.050,
-    0.050, 0.075, 0.125, 0.075, 0.050, 0.035, 0.025, 0.015,
+    0.010,
+    0.008,
+    0.006,
+    0.006,
+    0.010,
+    0.025,
+    0.050,
+    0.075,
+    0.125,
+    0.075,
+    0.050,
+    0.0225,
+    0.0225,
+    0.0225,
+    0.0225,
+    0.050,
+    0.050,
+    0.075,
+    0.125,
+    0.075,
+    0.050,
+    0.035,
+    0.025,
+    0.015,
 )
 
 
@@ -61,7 +82,9 @@ def parse_clock(value: str) -> float:
     return h * 3600 + mi * 60 + s
 
 
-ClockStr = Annotated[str, Field(description="Time of day, HH:MM; hours past 24 mean after midnight.")]
+ClockStr = Annotated[
+    str, Field(description="Time of day, HH:MM; hours past 24 mean after midnight.")
+]
 
 
 class _Strict(BaseModel):
@@ -118,7 +141,9 @@ class Operations(_Strict):
         if starts != sorted(starts):
             raise ValueError("periods must be listed in order of their start time")
         if starts[0] > start:
-            raise ValueError(f"the first period must start at or before service_start ({self.service_start})")
+            raise ValueError(
+                f"the first period must start at or before service_start ({self.service_start})"
+            )
         return self
 
     def headway_at(self, t_of_day: float, line_id: str) -> float:
@@ -173,10 +198,14 @@ Disruption = Annotated[HoldTrain | SpeedRestriction | DemandSurge, Field(discrim
 class Demand(_Strict):
     """How many passengers enter, when, and where they go."""
 
-    scale: Annotated[float, Field(ge=0, le=20, description="Multiplies every line's daily entries.")] = 1.0
+    scale: Annotated[
+        float, Field(ge=0, le=20, description="Multiplies every line's daily entries.")
+    ] = 1.0
     saturday_factor: Annotated[float, Field(ge=0, le=2)] = 0.50
     sunday_factor: Annotated[float, Field(ge=0, le=2)] = 0.43
-    hourly_profile: Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=24, max_length=24)] = list(CTA_HOURLY)
+    hourly_profile: Annotated[
+        list[Annotated[float, Field(ge=0)]], Field(min_length=24, max_length=24)
+    ] = list(CTA_HOURLY)
     od_model: Literal["gravity", "matrix"] = "gravity"
     gravity_length_km: Annotated[float, Field(gt=0, le=100)] = 9.0
     #: Explicit origin-destination weights per line: ``{ R = [[...], ...] }``, stations in line order.
@@ -206,9 +235,13 @@ class AlertThresholds(_Strict):
     @model_validator(mode="after")
     def _hysteresis(self) -> AlertThresholds:
         if self.overcrowding_clear_load_factor >= self.overcrowding_load_factor:
-            raise ValueError("overcrowding_clear_load_factor must be below overcrowding_load_factor")
+            raise ValueError(
+                "overcrowding_clear_load_factor must be below overcrowding_load_factor"
+            )
         if self.platform_crowding_clear_waiting >= self.platform_crowding_waiting:
-            raise ValueError("platform_crowding_clear_waiting must be below platform_crowding_waiting")
+            raise ValueError(
+                "platform_crowding_clear_waiting must be below platform_crowding_waiting"
+            )
         if self.bunching_clear_fraction <= self.bunching_fraction:
             raise ValueError("bunching_clear_fraction must be above bunching_fraction")
         return self
@@ -251,21 +284,30 @@ class Scenario(_Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as 'Europe/London'") from None
+            raise ValueError(
+                f"unknown time zone {v!r}; use an IANA name such as 'Europe/London'"
+            ) from None
         return v
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
         stations = {s.id: ln for ln in self.network.lines for s in ln.stations}
         for d in self.disruptions:
-            names = [d.from_station, d.to_station] if isinstance(d, SpeedRestriction) else [d.station]
+            names = (
+                [d.from_station, d.to_station] if isinstance(d, SpeedRestriction) else [d.station]
+            )
             for n in names:
                 if n not in stations:
-                    raise ValueError(f"disruption {d.type}: no station {n!r} in network {self.network.name!r}")
+                    raise ValueError(
+                        f"disruption {d.type}: no station {n!r} in network {self.network.name!r}"
+                    )
             if isinstance(d, SpeedRestriction):
                 ln = stations[d.from_station]
                 ids = [s.id for s in ln.stations]
-                if stations[d.to_station] is not ln or abs(ids.index(d.from_station) - ids.index(d.to_station)) != 1:
+                if (
+                    stations[d.to_station] is not ln
+                    or abs(ids.index(d.from_station) - ids.index(d.to_station)) != 1
+                ):
                     raise ValueError(
                         f"speed_restriction: {d.from_station} and {d.to_station} are not adjacent stations of one line"
                     )
@@ -275,7 +317,9 @@ class Scenario(_Strict):
             except KeyError as exc:
                 raise ValueError(f"demand.od_matrix: {exc.args[0]}") from None
             if len(m) != size or any(len(r) != size for r in m):
-                raise ValueError(f"demand.od_matrix.{line_id} must be {size} x {size} (one row and column per station)")
+                raise ValueError(
+                    f"demand.od_matrix.{line_id} must be {size} x {size} (one row and column per station)"
+                )
         for line_id in self.operations.line_headway_factor:
             if line_id not in {ln.id for ln in self.network.lines}:
                 raise ValueError(f"operations.line_headway_factor: no line {line_id!r}")
@@ -294,34 +338,49 @@ class Scenario(_Strict):
 
     def __repr__(self) -> str:
         net = self.network
-        return (f"Scenario({self.name!r}: {net.name}, {len(net.lines)} lines, {net.n_stations} stations; "
-                f"{self.start_date} {self.day_type}; demand x{self.demand.scale:g}; "
-                f"{len(self.disruptions)} disruption{'' if len(self.disruptions) == 1 else 's'}; "
-                f"fingerprint {self.fingerprint()})")
+        return (
+            f"Scenario({self.name!r}: {net.name}, {len(net.lines)} lines, {net.n_stations} stations; "
+            f"{self.start_date} {self.day_type}; demand x{self.demand.scale:g}; "
+            f"{len(self.disruptions)} disruption{'' if len(self.disruptions) == 1 else 's'}; "
+            f"fingerprint {self.fingerprint()})"
+        )
 
     def _repr_html_(self) -> str:
         """A notebook card: what the scenario simulates, one row per setting that matters."""
         from html import escape
 
         def row(label: str, value: object) -> str:
-            return (f"<tr><th style='text-align:left;padding-right:1em'>{escape(label)}</th>"
-                    f"<td style='text-align:left'>{escape(str(value))}</td></tr>")
+            return (
+                f"<tr><th style='text-align:left;padding-right:1em'>{escape(label)}</th>"
+                f"<td style='text-align:left'>{escape(str(value))}</td></tr>"
+            )
 
         ops, net = self.operations, self.network
-        lines = "; ".join(f"{ln.id} {ln.name}: {ln.n_stations} stations, {ln.length_m / 1000:.1f} km"
-                          for ln in net.lines)
+        lines = "; ".join(
+            f"{ln.id} {ln.name}: {ln.n_stations} stations, {ln.length_m / 1000:.1f} km"
+            for ln in net.lines
+        )
         periods = ", ".join(f"{p.start} every {p.headway_s / 60:g} min" for p in ops.periods)
         if ops.line_headway_factor:
-            periods += " (line factors " + ", ".join(f"{k} x{v:g}" for k, v in ops.line_headway_factor.items()) + ")"
+            periods += (
+                " (line factors "
+                + ", ".join(f"{k} x{v:g}" for k, v in ops.line_headway_factor.items())
+                + ")"
+            )
         disruptions = "; ".join(self._describe(d) for d in self.disruptions) or "none"
         rows = [
             row("network", f"{net.name}: {lines}"),
             row("day", f"{self.start_date} ({self.day_type}), {self.timezone}"),
             row("service", f"{ops.service_start} to {ops.service_end}"),
             row("timetable", periods),
-            row("demand", f"x{self.demand.scale:g}, {self.demand.od_model} origin-destination model"),
+            row(
+                "demand", f"x{self.demand.scale:g}, {self.demand.od_model} origin-destination model"
+            ),
             row("weather", f"{self.weather.min_temp_c:g} to {self.weather.max_temp_c:g} °C"),
-            row("trains", f"{self.rolling_stock.cars} cars, {self.rolling_stock.seats_per_car} seats per car"),
+            row(
+                "trains",
+                f"{self.rolling_stock.cars} cars, {self.rolling_stock.seats_per_car} seats per car",
+            ),
             row("disruptions", disruptions),
             row("telemetry", f"every {self.telemetry_interval_s:g} s, seed {self.seed}"),
             row("fingerprint", self.fingerprint()),
@@ -342,12 +401,19 @@ class Scenario(_Strict):
 
 # ---- loading -------------------------------------------------------------------------------
 
+
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("hold", "speed_restriction", "demand_surge", "function-after", "function-before"):
+        elif part in (
+            "hold",
+            "speed_restriction",
+            "demand_surge",
+            "function-after",
+            "function-before",
+        ):
             continue
         else:
             out += ("." if out else "") + str(part)
@@ -405,7 +471,11 @@ def builtin_scenarios() -> dict[str, Path]:
 
 def load_network(ref: str | Path, *, relative_to: Path | None = None) -> Network:
     """A network by built-in name (``reference``) or TOML path."""
-    path = Path(str(resources.files("ats_sim") / "data" / f"{ref}.toml")) if ref == "reference" else Path(ref)
+    path = (
+        Path(str(resources.files("ats_sim") / "data" / f"{ref}.toml"))
+        if ref == "reference"
+        else Path(ref)
+    )
     if relative_to is not None and not path.is_absolute() and ref != "reference":
         path = relative_to / path
     data = _read_toml(path)
@@ -427,7 +497,12 @@ def load_scenario(ref: str | Path | Scenario, **overrides: Any) -> Scenario:
         path = builtins[ref]
     else:
         path = Path(ref)
-        if not path.exists() and isinstance(ref, str) and not ref.endswith(".toml") and "/" not in ref:
+        if (
+            not path.exists()
+            and isinstance(ref, str)
+            and not ref.endswith(".toml")
+            and "/" not in ref
+        ):
             raise ScenarioError(
                 f"no scenario called {ref!r}: built-in scenarios are {', '.join(builtins)}; "
                 "or give the path of a .toml file"

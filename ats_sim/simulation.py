@@ -32,14 +32,28 @@ from ats_sim.scenario import Scenario, load_scenario, parse_clock
 
 __all__ = ["Simulation", "merge", "parse_duration", "parse_until"]
 
-_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": DAY, "day": DAY, "days": DAY}
+_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "m": 60,
+    "min": 60,
+    "h": 3600,
+    "hr": 3600,
+    "d": DAY,
+    "day": DAY,
+    "days": DAY,
+}
 
 
 def parse_duration(text: str) -> float:
     """``"90s"``, ``"45m"``, ``"3h"``, ``"2d"`` (also combined, ``"1h30m"``) to seconds."""
     compact = str(text).replace(" ", "").lower()
     parts = re.findall(r"(\d+(?:\.\d+)?)([a-z]+)", compact)
-    if not parts or "".join(a + b for a, b in parts) != compact or any(u not in _UNITS for _, u in parts):
+    if (
+        not parts
+        or "".join(a + b for a, b in parts) != compact
+        or any(u not in _UNITS for _, u in parts)
+    ):
         raise ConfigError(
             f"until={text!r}: expected a duration such as '90m', '3h', '1h30m' or '2d', or a date-time"
         )
@@ -55,8 +69,9 @@ def _epoch_ms(scenario: Scenario) -> int:
     return int(midnight.timestamp() * 1000)
 
 
-def parse_until(scenario: Scenario, until: str | float | dt.datetime | dt.timedelta | None,
-                days: float | None) -> float:
+def parse_until(
+    scenario: Scenario, until: str | float | dt.datetime | dt.timedelta | None, days: float | None
+) -> float:
     """The end of a run in simulation seconds.
 
     ``until`` is a duration from the start of service (``"3h"``, seconds, a ``timedelta``) or a
@@ -80,7 +95,9 @@ def parse_until(scenario: Scenario, until: str | float | dt.datetime | dt.timede
         local = until.astimezone(tz) if until.tzinfo else until.replace(tzinfo=tz)
         seconds = (local.timestamp() * 1000 - _epoch_ms(scenario)) / 1000
         if seconds <= start:
-            raise ConfigError(f"until={until.isoformat()} is before the start of service on {scenario.start_date}")
+            raise ConfigError(
+                f"until={until.isoformat()} is before the start of service on {scenario.start_date}"
+            )
         return seconds
     if isinstance(until, dt.timedelta):
         return start + until.total_seconds()
@@ -99,7 +116,9 @@ def make_spec(
 ) -> RunSpec:
     """The :class:`RunSpec` for a scenario, filling defaults from it."""
     seed = scenario.seed if seed is None else seed
-    interval = scenario.telemetry_interval_s if telemetry_interval_s is None else telemetry_interval_s
+    interval = (
+        scenario.telemetry_interval_s if telemetry_interval_s is None else telemetry_interval_s
+    )
     if not 1 <= interval <= 300:
         raise ConfigError(f"telemetry interval {interval} s is out of range: use 1 to 300 s")
     digest = hashlib.sha256(f"{scenario.model_dump_json()}|{interval}".encode()).hexdigest()[:8]
@@ -108,7 +127,9 @@ def make_spec(
         seed=int(seed),
         run_id=f"{scenario.name}-s{seed}-{digest}",
         epoch_ms=_epoch_ms(scenario),
-        emit_from_s=parse_clock(scenario.operations.service_start) if emit_from_s is None else emit_from_s,
+        emit_from_s=parse_clock(scenario.operations.service_start)
+        if emit_from_s is None
+        else emit_from_s,
         until_s=until_s,
         telemetry_interval_s=float(interval),
     )
@@ -161,7 +182,10 @@ def _ipc(batch: pa.RecordBatch) -> bytes:
 def _unpack(data: bytes) -> list[list[Batch]]:
     payload = pickle.loads(data)
     return [
-        [Batch(RECORD_TYPES[name], pa.ipc.open_stream(raw).read_next_batch()) for name, raw in line_batches]
+        [
+            Batch(RECORD_TYPES[name], pa.ipc.open_stream(raw).read_next_batch())
+            for name, raw in line_batches
+        ]
         for line_batches in payload
     ]
 
@@ -209,8 +233,12 @@ class Simulation:
             known = [ln.id for ln in sc.network.lines]
             bad = [x for x in lines if x not in known]
             if bad:
-                raise ConfigError(f"no line {', '.join(bad)} in {sc.network.name!r}; lines: {', '.join(known)}")
-            net = sc.network.model_copy(update={"lines": [ln for ln in sc.network.lines if ln.id in lines]})
+                raise ConfigError(
+                    f"no line {', '.join(bad)} in {sc.network.name!r}; lines: {', '.join(known)}"
+                )
+            net = sc.network.model_copy(
+                update={"lines": [ln for ln in sc.network.lines if ln.id in lines]}
+            )
             sc = sc.with_changes(network=net)
         if workers < 1:
             raise ConfigError(f"workers={workers}: must be at least 1")
@@ -219,8 +247,13 @@ class Simulation:
         emit_from_s = None
         if emit_from is not None:
             emit_from_s = (emit_from.timestamp() * 1000 - _epoch_ms(sc)) / 1000
-        self.spec = make_spec(sc, seed=seed, until_s=until_s, telemetry_interval_s=telemetry_interval_s,
-                              emit_from_s=emit_from_s)
+        self.spec = make_spec(
+            sc,
+            seed=seed,
+            until_s=until_s,
+            telemetry_interval_s=telemetry_interval_s,
+            emit_from_s=emit_from_s,
+        )
         self.workers = min(workers, len(sc.network.lines))
         self.window_s = window_s
         self.start_s = parse_clock(sc.operations.service_start)
@@ -268,14 +301,21 @@ class Simulation:
 
     def _parallel(self, boundaries: Iterable[float]) -> Iterator[list[Batch]]:
         ids = [ln.id for ln in self.scenario.network.lines]
-        groups = [ids[i::self.workers] for i in range(self.workers)]
+        groups = [ids[i :: self.workers] for i in range(self.workers)]
         procs = []
         # The workers import ats_sim from where this process did, installed or not.
         root = str(Path(__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+        }
         for g in groups:
-            p = subprocess.Popen([sys.executable, "-m", "ats_sim._worker"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, env=env)
+            p = subprocess.Popen(
+                [sys.executable, "-m", "ats_sim._worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+            )
             assert p.stdin is not None
             _widen_pipe(p.stdout)
             pickle.dump((self.spec, g, self.start_s, self.window_s), p.stdin)

@@ -45,15 +45,30 @@ class RunSummary:
         self.last_ms = hi if self.last_ms is None else max(self.last_ms, hi)
         name = batch.type.name
         if name == "telemetry":
-            self.peak_passengers = max(self.peak_passengers, pc.max(data.column("passenger_count")).as_py())
-            self.peak_load_factor = max(self.peak_load_factor, pc.max(data.column("load_factor")).as_py())
-            self.peak_power_kw = max(self.peak_power_kw, pc.max(data.column("power_draw_kw")).as_py())
+            self.peak_passengers = max(
+                self.peak_passengers, pc.max(data.column("passenger_count")).as_py()
+            )
+            self.peak_load_factor = max(
+                self.peak_load_factor, pc.max(data.column("load_factor")).as_py()
+            )
+            self.peak_power_kw = max(
+                self.peak_power_kw, pc.max(data.column("power_draw_kw")).as_py()
+            )
             # Energy counters are cumulative per train: keep each train's latest value.
-            table = pa.table({"t": data.column("train_id"), "e": data.column("energy_kwh"),
-                              "r": data.column("regen_energy_kwh")})
+            table = pa.table(
+                {
+                    "t": data.column("train_id"),
+                    "e": data.column("energy_kwh"),
+                    "r": data.column("regen_energy_kwh"),
+                }
+            )
             last = table.group_by("t", use_threads=False).aggregate([("e", "last"), ("r", "last")])
-            for t, e, r in zip(last["t"].to_pylist(), last["e_last"].to_pylist(), last["r_last"].to_pylist(),
-                               strict=True):
+            for t, e, r in zip(
+                last["t"].to_pylist(),
+                last["e_last"].to_pylist(),
+                last["r_last"].to_pylist(),
+                strict=True,
+            ):
                 self._energy[t] = e
                 self._regen[t] = r
         elif name == "station_event":

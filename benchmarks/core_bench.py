@@ -42,8 +42,12 @@ def _child(days: float, workers: int, keep: bool, repeat: int = 1) -> dict[str, 
     """Run the replay in ``repeat`` fresh processes; the run with the median wall time."""
     runs = []
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", _CHILD, str(days), str(workers), "keep" if keep else "stream"],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(days), str(workers), "keep" if keep else "stream"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
 
@@ -72,22 +76,87 @@ def rows(quick: bool = False) -> list[Row]:
     naive_rate = n_naive / t_naive
     n_lean, t_lean = _timed(lambda: naive_replay(hours, lean=True), repeat)
     lean_rate = n_lean / t_lean
-    out.append(("replay weekday, 1 s telemetry, into memory", rate, "records/s", None, ">= 500,000", rate >= 500_000))
-    out.append(("  same, simulated seconds per wall second", sim_rate, "x real time", None, "", None))
+    out.append(
+        (
+            "replay weekday, 1 s telemetry, into memory",
+            rate,
+            "records/s",
+            None,
+            ">= 500,000",
+            rate >= 500_000,
+        )
+    )
+    out.append(
+        ("  same, simulated seconds per wall second", sim_rate, "x real time", None, "", None)
+    )
     out.append(("  same, peak memory (records kept)", day["maxrss_mb"], "MB", None, "", None))
-    out.append(("naive baseline: same records, SimPy timeout per train per tick", naive_rate, "records/s", None, "", None))
-    out.append(("engine vs naive baseline", rate / naive_rate, "ratio", rate / naive_rate, ">= 10x", rate / naive_rate >= 10))
-    out.append(("  lean variant (fewer fields, dicts never made into batches)", lean_rate, "records/s", None, "", None))
+    out.append(
+        (
+            "naive baseline: same records, SimPy timeout per train per tick",
+            naive_rate,
+            "records/s",
+            None,
+            "",
+            None,
+        )
+    )
+    out.append(
+        (
+            "engine vs naive baseline",
+            rate / naive_rate,
+            "ratio",
+            rate / naive_rate,
+            ">= 10x",
+            rate / naive_rate >= 10,
+        )
+    )
+    out.append(
+        (
+            "  lean variant (fewer fields, dicts never made into batches)",
+            lean_rate,
+            "records/s",
+            None,
+            "",
+            None,
+        )
+    )
     out.append(("  engine vs lean variant", rate / lean_rate, "ratio", rate / lean_rate, "", None))
     one = _child(1, 1, keep=False, repeat=repeat)
     if not quick:
         week = _child(7, 1, keep=False)
         ratio = week["maxrss_mb"] / one["maxrss_mb"]
-        out.append(("peak memory, streamed 7-day vs 1-day replay", ratio, "ratio", ratio, "<= 1.2x", ratio <= 1.2))
-        out.append(("  7-day streamed replay", week["records"] / week["seconds"], "records/s", None, "", None))
+        out.append(
+            (
+                "peak memory, streamed 7-day vs 1-day replay",
+                ratio,
+                "ratio",
+                ratio,
+                "<= 1.2x",
+                ratio <= 1.2,
+            )
+        )
+        out.append(
+            (
+                "  7-day streamed replay",
+                week["records"] / week["seconds"],
+                "records/s",
+                None,
+                "",
+                None,
+            )
+        )
     two = _child(1, 2, keep=False, repeat=repeat)
     speedup = one["seconds"] / two["seconds"]
-    out.append(("2 workers vs 1 worker, streamed weekday", speedup, "ratio", speedup, ">= 1.7x", speedup >= 1.7))
+    out.append(
+        (
+            "2 workers vs 1 worker, streamed weekday",
+            speedup,
+            "ratio",
+            speedup,
+            ">= 1.7x",
+            speedup >= 1.7,
+        )
+    )
     return out
 
 

@@ -80,49 +80,61 @@ def naive_replay(hours: float, interval_s: float = 1.0, *, lean: bool = False) -
             energy += p * interval_s / 3.6e6
             ts = EPOCH_MS + round(env.now * 1000)
             if lean:
-                records.append({
-                    "record_id": f"naive-T-{line.id}-{k}-{int(env.now * 1000)}",
-                    "timestamp": env.now, "line_id": line.id, "train_id": train_id,
-                    "speed_kmh": round(v * 3.6, 2), "acceleration_ms2": round(a, 3),
-                    "chainage_m": round(x, 1), "power_draw_kw": round(p / 1000, 1),
-                    "energy_kwh": round(energy, 3), "passenger_count": pax,
-                    "total_weight_tons": round(m / 1000, 2),
-                    "latitude": 0.0, "longitude": 0.0,
-                    "is_high_power_draw": p > 4e6, "is_overcrowded": False,
-                    "load_factor": round(pax / capacity, 3), "status": "running",
-                })
+                records.append(
+                    {
+                        "record_id": f"naive-T-{line.id}-{k}-{int(env.now * 1000)}",
+                        "timestamp": env.now,
+                        "line_id": line.id,
+                        "train_id": train_id,
+                        "speed_kmh": round(v * 3.6, 2),
+                        "acceleration_ms2": round(a, 3),
+                        "chainage_m": round(x, 1),
+                        "power_draw_kw": round(p / 1000, 1),
+                        "energy_kwh": round(energy, 3),
+                        "passenger_count": pax,
+                        "total_weight_tons": round(m / 1000, 2),
+                        "latitude": 0.0,
+                        "longitude": 0.0,
+                        "is_high_power_draw": p > 4e6,
+                        "is_overcrowded": False,
+                        "load_factor": round(pax / capacity, 3),
+                        "status": "running",
+                    }
+                )
             else:
                 i = min(max(bisect.bisect_right(ch, x) - 1, 0), len(ch) - 2)
                 w = (x - ch[i]) / (ch[i + 1] - ch[i])
                 lf = pax / capacity
                 power_kw = p / 1000
-                records.append({
-                    "record_id": f"{run_id}-T-{train_id}-{ts}",
-                    "record_type": "telemetry",
-                    "schema_version": 1,
-                    "run_id": run_id,
-                    "timestamp": ts,
-                    "line_id": line.id,
-                    "train_id": train_id,
-                    "trip_id": f"{line.id}-000-O{k:03d}",
-                    "direction": 0,
-                    "status": status,
-                    "prev_station": ids[i],
-                    "next_station": ids[i + 1],
-                    "chainage_m": round(x, 1),
-                    "latitude": round(lats[i] + w * (lats[i + 1] - lats[i]), 6),
-                    "longitude": round(lons[i] + w * (lons[i + 1] - lons[i]), 6),
-                    "speed_kmh": round(v * 3.6, 2),
-                    "acceleration_ms2": round(a, 3),
-                    "passenger_count": pax,
-                    "load_factor": round(lf, 3),
-                    "total_weight_tons": round(m / 1000, 2),
-                    "power_draw_kw": round(power_kw, 1),
-                    "energy_kwh": round(energy, 3),
-                    "regen_energy_kwh": round(regen, 3),
-                    "is_overcrowded": lf > thr.overcrowding_load_factor,
-                    "is_high_power_draw": power_kw > thr.high_power_fraction * rated_kw,
-                })
+                records.append(
+                    {
+                        "record_id": f"{run_id}-T-{train_id}-{ts}",
+                        "record_type": "telemetry",
+                        "schema_version": 1,
+                        "run_id": run_id,
+                        "timestamp": ts,
+                        "line_id": line.id,
+                        "train_id": train_id,
+                        "trip_id": f"{line.id}-000-O{k:03d}",
+                        "direction": 0,
+                        "status": status,
+                        "prev_station": ids[i],
+                        "next_station": ids[i + 1],
+                        "chainage_m": round(x, 1),
+                        "latitude": round(lats[i] + w * (lats[i + 1] - lats[i]), 6),
+                        "longitude": round(lons[i] + w * (lons[i + 1] - lons[i]), 6),
+                        "speed_kmh": round(v * 3.6, 2),
+                        "acceleration_ms2": round(a, 3),
+                        "passenger_count": pax,
+                        "load_factor": round(lf, 3),
+                        "total_weight_tons": round(m / 1000, 2),
+                        "power_draw_kw": round(power_kw, 1),
+                        "energy_kwh": round(energy, 3),
+                        "regen_energy_kwh": round(regen, 3),
+                        "is_overcrowded": lf > thr.overcrowding_load_factor,
+                        "is_high_power_draw": power_kw > thr.high_power_fraction * rated_kw,
+                    }
+                )
             yield env.timeout(interval_s)
 
     def windows() -> Any:

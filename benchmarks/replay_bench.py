@@ -47,7 +47,9 @@ def _replay(days: float, interval_s: float) -> dict[str, Any]:
         path = Path(tmp) / "ats.duckdb"
         out = subprocess.run(
             [sys.executable, "-c", _CHILD, str(days), str(interval_s), str(path)],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -58,17 +60,35 @@ def rows(quick: bool = False) -> list[Row]:
     out: list[Row] = []
     day = _replay(1, 1.0)
     rate = day["records"] / day["seconds"]
-    out.append(("replay weekday, 1 s telemetry, into DuckDB end to end", rate, "records/s", None, "", None))
+    out.append(
+        ("replay weekday, 1 s telemetry, into DuckDB end to end", rate, "records/s", None, "", None)
+    )
     out.append((f"  same, {day['records']:,} records in", day["seconds"], "s", None, "", None))
     out.append(("  same, peak memory", day["maxrss_mb"], "MB", None, "", None))
     long_days = 2 if quick else 7
     one = _replay(1, 10.0)
     many = _replay(long_days, 10.0)
     ratio = many["maxrss_mb"] / one["maxrss_mb"]
-    out.append((f"peak memory, {long_days}-day vs 1-day replay into DuckDB (10 s telemetry)", ratio,
-                "ratio", ratio, "<= 1.2x", ratio <= 1.2))
-    out.append((f"  {one['maxrss_mb']:.0f} MB vs {many['maxrss_mb']:.0f} MB; {long_days}-day rate",
-                many["records"] / many["seconds"], "records/s", None, "", None))
+    out.append(
+        (
+            f"peak memory, {long_days}-day vs 1-day replay into DuckDB (10 s telemetry)",
+            ratio,
+            "ratio",
+            ratio,
+            "<= 1.2x",
+            ratio <= 1.2,
+        )
+    )
+    out.append(
+        (
+            f"  {one['maxrss_mb']:.0f} MB vs {many['maxrss_mb']:.0f} MB; {long_days}-day rate",
+            many["records"] / many["seconds"],
+            "records/s",
+            None,
+            "",
+            None,
+        )
+    )
     return out
 
 

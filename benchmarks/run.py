@@ -25,9 +25,19 @@ def print_rows(rows: list[tuple[object, ...]], title: str = "ats-sim benchmarks"
     for col in ("benchmark", "value", "unit", "ratio", "target", "met"):
         table.add_column(col, justify="right" if col in ("value", "ratio") else "left")
     for name, value, unit, ratio, target, met in rows:
-        v = f"{value:,.0f}" if isinstance(value, float | int) and abs(value) >= 100 else f"{value:.3g}"
-        table.add_row(str(name), v, str(unit), "" if ratio is None else f"{ratio:.2f}", str(target),
-                      "" if met is None else ("yes" if met else "NO"))
+        v = (
+            f"{value:,.0f}"
+            if isinstance(value, float | int) and abs(value) >= 100
+            else f"{value:.3g}"
+        )
+        table.add_row(
+            str(name),
+            v,
+            str(unit),
+            "" if ratio is None else f"{ratio:.2f}",
+            str(target),
+            "" if met is None else ("yes" if met else "NO"),
+        )
     Console(width=160).print(table)
 
 
@@ -37,7 +47,9 @@ def main() -> None:
     for arg in sys.argv[1:]:
         if arg.startswith("--only="):
             only = arg.split("=", 1)[1].split(",")
-    print(f"python {platform.python_version()} on {platform.machine()}, {time.strftime('%Y-%m-%d')}")
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, {time.strftime('%Y-%m-%d')}"
+    )
     all_rows: list[tuple[object, ...]] = []
     for name in MODULES:
         if only and name not in only:
@@ -48,7 +60,9 @@ def main() -> None:
             all_rows.append((f"{name}: not run ({exc.name} missing)", 0.0, "", None, "", None))
             continue
         try:
-            all_rows.extend(mod.rows(quick=quick) if "quick" in mod.rows.__code__.co_varnames else mod.rows())
+            all_rows.extend(
+                mod.rows(quick=quick) if "quick" in mod.rows.__code__.co_varnames else mod.rows()
+            )
         except Exception as exc:  # a benchmark that cannot run says why, the others still run
             all_rows.append((f"{name}: failed: {exc}", 0.0, "", None, "", None))
     print_rows(all_rows)

@@ -62,7 +62,9 @@ def _sink_class(scheme: str) -> type[Sink]:
         try:
             importlib.import_module(driver)
         except ImportError:
-            raise MissingDriverError(scheme, driver.split(".")[0].replace("_", "-"), extra or scheme) from None
+            raise MissingDriverError(
+                scheme, driver.split(".")[0].replace("_", "-"), extra or scheme
+            ) from None
     mod = importlib.import_module(module)
     sink_cls: type[Sink] = getattr(mod, cls)
     return sink_cls

@@ -145,8 +145,13 @@ class Sink(abc.ABC):
                     ) from exc
                 self.stats.retries += 1
                 wait = self.retry_backoff_s * 2 ** (attempt - 1)
-                log.warning("%s sink: transient failure (%s); retry %d in %.1fs",
-                            self.scheme, exc, attempt, wait)
+                log.warning(
+                    "%s sink: transient failure (%s); retry %d in %.1fs",
+                    self.scheme,
+                    exc,
+                    attempt,
+                    wait,
+                )
                 time.sleep(wait)
         for b in batches:
             self.stats.records += b.num_rows

@@ -163,7 +163,10 @@ class SnowflakeWarehouse:
         self._session = Session(
             target,
             purpose="connecting for ingest",
-            tables=[(RAW_TABLE, "RECORD_METADATA, RECORD_CONTENT"), (DEAD_LETTER_TABLE, _DEAD_COLUMNS)],
+            tables=[
+                (RAW_TABLE, "RECORD_METADATA, RECORD_CONTENT"),
+                (DEAD_LETTER_TABLE, _DEAD_COLUMNS),
+            ],
             temp_stage=None if named_stage else self._stage,
             apply_hint="create it with `ats-sim schema apply` and the same URL (safe to re-run)",
         )

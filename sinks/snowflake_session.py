@@ -287,7 +287,9 @@ def stage_name(stage: str | None) -> str | None:
         return None
     name = stage.lstrip("@")
     if not _STAGE.match(name):
-        raise ConfigError(f"snowflake:// stage={stage!r} is not a stage name (e.g. MY_STAGE, ~, %TABLE)")
+        raise ConfigError(
+            f"snowflake:// stage={stage!r} is not a stage name (e.g. MY_STAGE, ~, %TABLE)"
+        )
     return name
 
 

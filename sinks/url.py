@@ -14,11 +14,22 @@ from ats_sim.errors import ConfigError
 __all__ = ["SECRET_KEYS", "SinkURL", "parse_sink_url"]
 
 #: Query options that hold secrets: refused in URLs, whose text may reach logs and shells.
-SECRET_KEYS = frozenset({
-    "password", "passcode", "token", "secret", "private_key", "private_key_file_pwd",
-    "private_key_pwd", "sasl.password", "ssl.key.password", "ssl.keystore.password",
-    "oauth_client_secret", "sasl.oauthbearer.client.secret",
-})
+SECRET_KEYS = frozenset(
+    {
+        "password",
+        "passcode",
+        "token",
+        "secret",
+        "private_key",
+        "private_key_file_pwd",
+        "private_key_pwd",
+        "sasl.password",
+        "ssl.key.password",
+        "ssl.keystore.password",
+        "oauth_client_secret",
+        "sasl.oauthbearer.client.secret",
+    }
+)
 
 
 #: Where each scheme's secrets go instead.
@@ -62,7 +73,9 @@ class SinkURL:
         try:
             return int(value)
         except ValueError:
-            raise ConfigError(f"sink URL {self.redacted()!r}: {name}={value!r} is not a whole number") from None
+            raise ConfigError(
+                f"sink URL {self.redacted()!r}: {name}={value!r} is not a whole number"
+            ) from None
 
     def float_option(self, name: str, default: float) -> float:
         """A query parameter that must be a number."""
@@ -72,7 +85,9 @@ class SinkURL:
         try:
             return float(value)
         except ValueError:
-            raise ConfigError(f"sink URL {self.redacted()!r}: {name}={value!r} is not a number") from None
+            raise ConfigError(
+                f"sink URL {self.redacted()!r}: {name}={value!r} is not a number"
+            ) from None
 
     def redacted(self) -> str:
         """The URL as given (it never holds a secret: :func:`parse_sink_url` refuses those)."""
@@ -83,7 +98,9 @@ def parse_sink_url(url: str, known: list[str] | None = None) -> SinkURL:
     """Parse ``url``; raise :class:`ConfigError` naming the problem and the fix."""
     if not isinstance(url, str) or "://" not in url:
         hint = f" (known schemes: {', '.join(s + '://' for s in known)})" if known else ""
-        raise ConfigError(f"sink URL {url!r} has no scheme; expected e.g. duckdb:///data/ats.duckdb{hint}")
+        raise ConfigError(
+            f"sink URL {url!r} has no scheme; expected e.g. duckdb:///data/ats.duckdb{hint}"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port

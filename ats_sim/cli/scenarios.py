@@ -34,16 +34,27 @@ def show(scenario: str = typer.Argument(..., help="A built-in name or a TOML pat
     """Validate a scenario and show what it contains."""
     sc = load_scenario(scenario)
     console.print(f"[bold]{sc.name}[/bold]: {sc.description}")
-    console.print(f"network {sc.network.name}: " + ", ".join(
-        f"{ln.id} ({ln.name}, {ln.n_stations} stations, {ln.length_m / 1000:.1f} km)" for ln in sc.network.lines))
+    console.print(
+        f"network {sc.network.name}: "
+        + ", ".join(
+            f"{ln.id} ({ln.name}, {ln.n_stations} stations, {ln.length_m / 1000:.1f} km)"
+            for ln in sc.network.lines
+        )
+    )
     rs = sc.rolling_stock
-    console.print(f"trains: {rs.cars} cars, {rs.tare_mass_kg / 1000:.0f} t empty, capacity {rs.capacity} "
-                  f"(crush {rs.crush_capacity}), rated {rs.rated_power_kw / 1000:.2f} MW")
-    console.print(f"service {sc.operations.service_start}-{sc.operations.service_end}, headways: " + ", ".join(
-        f"{p.start} every {p.headway_s:.0f} s" for p in sc.operations.periods))
-    console.print(f"start {sc.start_date} ({sc.timezone}), day type {sc.day_type}, seed {sc.seed}, "
-                  f"telemetry every {sc.telemetry_interval_s:g} s, weather {sc.weather.min_temp_c:g}-"
-                  f"{sc.weather.max_temp_c:g} C")
+    console.print(
+        f"trains: {rs.cars} cars, {rs.tare_mass_kg / 1000:.0f} t empty, capacity {rs.capacity} "
+        f"(crush {rs.crush_capacity}), rated {rs.rated_power_kw / 1000:.2f} MW"
+    )
+    console.print(
+        f"service {sc.operations.service_start}-{sc.operations.service_end}, headways: "
+        + ", ".join(f"{p.start} every {p.headway_s:.0f} s" for p in sc.operations.periods)
+    )
+    console.print(
+        f"start {sc.start_date} ({sc.timezone}), day type {sc.day_type}, seed {sc.seed}, "
+        f"telemetry every {sc.telemetry_interval_s:g} s, weather {sc.weather.min_temp_c:g}-"
+        f"{sc.weather.max_temp_c:g} C"
+    )
     for d in sc.disruptions:
         console.print(f"disruption: {d.model_dump_json()}")
 

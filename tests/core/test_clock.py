@@ -78,9 +78,25 @@ def test_live_mode_starts_at_the_wall_clock_and_stops_when_told() -> None:
     """`ats-sim live --until` runs in step with the wall clock, then reports and exits 0."""
     started = time.time()
     proc = subprocess.run(
-        [sys.executable, "-m", "ats_sim.cli", "live", "weekday", "--sink", "memory://", "--speed", "30",
-         "--until", "60s", "--telemetry-interval", "5", "--quiet"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "ats_sim.cli",
+            "live",
+            "weekday",
+            "--sink",
+            "memory://",
+            "--speed",
+            "30",
+            "--until",
+            "60s",
+            "--telemetry-interval",
+            "5",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     elapsed = time.time() - started
     assert proc.returncode == 0, proc.stderr

@@ -44,7 +44,9 @@ def test_two_workers_give_the_same_records_as_one() -> None:
 def test_window_size_does_not_change_the_records() -> None:
     """Records do not depend on how the run is chunked (replay vs paced live windows)."""
     big = digest(Simulation("weekday", until="90m", seed=8, telemetry_interval_s=10, window_s=900))
-    small = digest(Simulation("weekday", until="90m", seed=8, telemetry_interval_s=10, window_s=7.5))
+    small = digest(
+        Simulation("weekday", until="90m", seed=8, telemetry_interval_s=10, window_s=7.5)
+    )
     assert big == small
 
 
@@ -68,7 +70,12 @@ def test_a_run_with_workers_prints_nothing(tmp_path) -> None:  # type: ignore[no
     import sys
 
     code = "import ats_sim; r = ats_sim.run('weekday', until='30m', workers=2); print(len(r.telemetry))"
-    out = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True,
-                         text=True, cwd=tmp_path, check=True)
+    out = subprocess.run(
+        [sys.executable, "-W", "default", "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    )
     assert out.stderr == ""
     assert int(out.stdout) > 0

@@ -64,7 +64,9 @@ def test_positions_follow_the_line(morning_peak: RunResult) -> None:
         assert np.allclose(part["latitude"], lat, atol=2e-6)
 
 
-def test_energy_counters_grow_and_regeneration_is_below_consumption(morning_peak: RunResult) -> None:
+def test_energy_counters_grow_and_regeneration_is_below_consumption(
+    morning_peak: RunResult,
+) -> None:
     tel = morning_peak.telemetry.sort_values(["train_id", "timestamp"])
     for _, g in tel.groupby("train_id"):
         assert g["regen_energy_kwh"].is_monotonic_increasing
@@ -93,10 +95,13 @@ def test_passengers_are_conserved_from_arrival_to_alighting() -> None:
 def test_boarding_is_limited_and_left_behind_passengers_wait_for_the_next_train() -> None:
     """A heavy surge leaves people behind, and they board later trains."""
     sc = load_scenario("event-surge").with_changes(
-        demand={"scale": 3.0}, rolling_stock={"cars": 3},
+        demand={"scale": 3.0},
+        rolling_stock={"cars": 3},
     )
     res = Simulation(sc, until="4h", seed=3, telemetry_interval_s=60)
-    ev = pd.concat([b.data.to_pandas() for w in res.windows() for b in w if b.type.name == "station_event"])
+    ev = pd.concat(
+        [b.data.to_pandas() for w in res.windows() for b in w if b.type.name == "station_event"]
+    )
     dep = ev[ev["event"] == "departure"]
     assert dep["left_behind"].sum() > 0
     assert dep["passengers_on_board"].max() <= sc.rolling_stock.boarding_limit
@@ -116,9 +121,11 @@ def pytest_approx(value: float, rel: float) -> object:
 
 
 def test_a_held_train_makes_the_trains_behind_it_bunch(
-    morning_peak: RunResult, disrupted_peak: RunResult,
+    morning_peak: RunResult,
+    disrupted_peak: RunResult,
 ) -> None:
     """Holding a train 8 minutes at Central produces bunching alerts and short headways after it."""
+
     def short_headways(r: RunResult) -> int:
         ev = r.events
         dep = ev[(ev["event"] == "departure") & (ev["line_id"] == "R") & ev["headway_s"].notna()]
@@ -170,10 +177,12 @@ def test_a_heatwave_raises_auxiliary_power_and_energy() -> None:
 
     mild = run("weekday", until="10h", seed=9, telemetry_interval_s=60)
     hot = run("heatwave", until="10h", seed=9, telemetry_interval_s=60)
+
     def afternoon_aux(r: RunResult) -> float:
         tel = r.telemetry
         still = tel[(tel["status"] == "dwelling") & (tel["timestamp"].dt.hour == 14)]
         return float(still["power_draw_kw"].mean())
+
     assert afternoon_aux(hot) > afternoon_aux(mild) + 100
     assert hot.summary.energy_kwh > mild.summary.energy_kwh
 

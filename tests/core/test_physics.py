@@ -12,9 +12,9 @@ from ats_sim.rolling_stock import G, RollingStock
 STOCK = RollingStock()
 
 runs = st.tuples(
-    st.floats(300, 3000),      # distance, m
-    st.floats(30, 90),         # speed limit, km/h
-    st.floats(-40, 40),        # grade, per mille
+    st.floats(300, 3000),  # distance, m
+    st.floats(30, 90),  # speed limit, km/h
+    st.floats(-40, 40),  # grade, per mille
     st.integers(0, STOCK.crush_capacity),  # passengers
 )
 
@@ -30,7 +30,9 @@ def test_speed_never_exceeds_the_limit(run: tuple[float, float, float, int]) -> 
 
 @settings(max_examples=150, deadline=None)
 @given(runs)
-def test_each_run_covers_its_distance_and_stops_at_the_platform(run: tuple[float, float, float, int]) -> None:
+def test_each_run_covers_its_distance_and_stops_at_the_platform(
+    run: tuple[float, float, float, int],
+) -> None:
     """Position goes monotonically from 0 to the station distance, ending at standstill."""
     dist, limit, grade, pax = run
     p = run_profile(dist, limit, grade, STOCK.mass_kg(pax), STOCK)

@@ -14,7 +14,13 @@ from ats_sim.simulation import Simulation, parse_duration
 
 
 def test_the_builtin_scenarios_are_the_five_promised() -> None:
-    assert set(builtin_scenarios()) == {"weekday", "weekend", "disruption", "heatwave", "event-surge"}
+    assert set(builtin_scenarios()) == {
+        "weekday",
+        "weekend",
+        "disruption",
+        "heatwave",
+        "event-surge",
+    }
 
 
 @pytest.mark.parametrize("name", ["weekday", "weekend", "disruption", "heatwave", "event-surge"])
@@ -43,8 +49,14 @@ def write(tmp_path: Path, text: str) -> Path:
         ('name = "x"\nseeed = 3\n', "unknown field 'seeed'"),
         ('name = "x"\n[operations]\nservice_start = "25:99"\n', "operations.service_start"),
         ('name = "x"\ntelemetry_interval_s = 0.1\n', "telemetry_interval_s"),
-        ('name = "x"\n[alerts]\noverctowding_load_factor = 1.2\n', "unknown field 'alerts.overctowding_load_factor'"),
-        ('name = "x"\n[[disruptions]]\ntype = "hold"\nstation = "Z99"\nat = "08:00"\nminutes = 3\n', "no station 'Z99'"),
+        (
+            'name = "x"\n[alerts]\noverctowding_load_factor = 1.2\n',
+            "unknown field 'alerts.overctowding_load_factor'",
+        ),
+        (
+            'name = "x"\n[[disruptions]]\ntype = "hold"\nstation = "Z99"\nat = "08:00"\nminutes = 3\n',
+            "no station 'Z99'",
+        ),
         ('name = "x"\n[[disruptions]]\ntype = "meteor"\n', "disruptions[0]"),
         ('name = "x"\ntimezone = "Mars/Olympus"\n', "unknown time zone"),
         ('name = "x"\n[weather]\nmin_temp_c = 30\nmax_temp_c = 20\n', "max_temp_c"),
@@ -52,7 +64,9 @@ def write(tmp_path: Path, text: str) -> Path:
         ("name = \n", "not valid TOML"),
     ],
 )
-def test_a_bad_scenario_file_names_the_file_and_the_field(tmp_path: Path, toml: str, expected: str) -> None:
+def test_a_bad_scenario_file_names_the_file_and_the_field(
+    tmp_path: Path, toml: str, expected: str
+) -> None:
     path = write(tmp_path, toml)
     with pytest.raises(ScenarioError) as err:
         load_scenario(path)
@@ -87,7 +101,9 @@ def test_durations_are_measured_from_the_start_of_service() -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ats_sim.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "ats_sim.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_cli_reports_a_bad_scenario_in_one_line_with_exit_status_2(tmp_path: Path) -> None:

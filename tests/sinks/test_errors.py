@@ -122,10 +122,12 @@ def test_secrets_in_a_url_are_refused_without_being_repeated() -> None:
     from ats_sim.errors import ConfigError
     from sinks.url import parse_sink_url
 
-    for url in ("kafka://127.0.0.1:9/t?sasl.password=HUNTER2&sasl.password=HUNTER2",
-                "snowflake://me:HUNTER2@acct:99999/db",
-                "snowflake://me@acct/db/sch?password=HUNTER2",
-                "snowflake://me:HUNTER2@acct/db/sch"):
+    for url in (
+        "kafka://127.0.0.1:9/t?sasl.password=HUNTER2&sasl.password=HUNTER2",
+        "snowflake://me:HUNTER2@acct:99999/db",
+        "snowflake://me@acct/db/sch?password=HUNTER2",
+        "snowflake://me:HUNTER2@acct/db/sch",
+    ):
         with pytest.raises(ConfigError) as err:
             parse_sink_url(url)
         assert "HUNTER2" not in str(err.value)

@@ -19,6 +19,9 @@ def test_the_package_data_of_sinks_covers_every_schema_file() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     patterns = config["tool"]["setuptools"]["package-data"]["sinks"]
     shipped = {p for pattern in patterns for p in (ROOT / "sinks").glob(pattern)}
-    wanted = {ROOT / "sinks" / "sql" / p.relative_to(ROOT / "sql")
-              for p in (ROOT / "sql").rglob("*") if p.is_file()}
+    wanted = {
+        ROOT / "sinks" / "sql" / p.relative_to(ROOT / "sql")
+        for p in (ROOT / "sql").rglob("*")
+        if p.is_file()
+    }
     assert wanted and wanted <= shipped

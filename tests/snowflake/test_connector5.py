@@ -63,7 +63,9 @@ def test_sink_and_schema_apply_work_with_connector_5(
     4.x connector."""
     python = os.environ.get("ATS_SNOWFLAKE5_PYTHON")
     if not python:
-        skip_or_fail("set ATS_SNOWFLAKE5_PYTHON to a Python with snowflake-connector-python 5.x (make test does)")
+        skip_or_fail(
+            "set ATS_SNOWFLAKE5_PYTHON to a Python with snowflake-connector-python 5.x (make test does)"
+        )
     server = fakesnow_plus(
         [
             {
