@@ -159,38 +159,47 @@ def network_map(
     return fig
 
 
-def load_timeline(df: pd.DataFrame, threshold: float) -> go.Figure:
-    """Peak (solid) and mean (dotted) load factor per series over time, with the alert threshold."""
-    title = "Passenger load (load factor: peak and mean)"
+def _peak_and_mean(
+    df: pd.DataFrame,
+    title: str,
+    columns: tuple[str, str],
+    threshold: float,
+    threshold_text: str,
+    text_position: str,
+) -> go.Figure:
+    """Peak (solid) and mean (dotted) of one measure per series over time, with a threshold line."""
     if df.empty:
         return _empty(title, "no telemetry in the window")
     colors = _series_colors(df)
     fig = go.Figure()
     for s, d in df.groupby("SERIES", sort=True):
-        fig.add_trace(
-            go.Scatter(
-                x=d["T"],
-                y=d["MAX_LOAD_FACTOR"],
-                name=f"{s} peak",
-                line={"color": colors[cast(str, s)]},
-                legendgroup=str(s),
+        for column, kind, dash in ((columns[0], "peak", None), (columns[1], "mean", "dot")):
+            line = {"color": colors[cast(str, s)]} | ({"dash": dash} if dash else {})
+            fig.add_trace(
+                go.Scatter(x=d["T"], y=d[column], name=f"{s} {kind}", line=line, legendgroup=str(s))
             )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=d["T"],
-                y=d["AVG_LOAD_FACTOR"],
-                name=f"{s} mean",
-                line={"color": colors[cast(str, s)], "dash": "dot"},
-                legendgroup=str(s),
-            )
-        )
     fig.add_hline(
         y=threshold,
         line={"color": "#b91c1c", "dash": "dash"},
-        annotation_text=f"overcrowding alert {threshold:g}",
-        annotation_position="top left",
+        annotation_text=threshold_text,
+        annotation_position=text_position,
     )
+    return fig
+
+
+def load_timeline(df: pd.DataFrame, threshold: float) -> go.Figure:
+    """Peak (solid) and mean (dotted) load factor per series over time, with the alert threshold."""
+    title = "Passenger load (load factor: peak and mean)"
+    fig = _peak_and_mean(
+        df,
+        title,
+        ("MAX_LOAD_FACTOR", "AVG_LOAD_FACTOR"),
+        threshold,
+        f"overcrowding alert {threshold:g}",
+        "top left",
+    )
+    if df.empty:
+        return fig
     fig.update_yaxes(title="load factor", rangemode="tozero")
     return _base(fig, title)
 
@@ -198,35 +207,16 @@ def load_timeline(df: pd.DataFrame, threshold: float) -> go.Figure:
 def power_timeline(df: pd.DataFrame, threshold_kw: float) -> go.Figure:
     """Peak (solid) and mean (dotted) train power draw per series, with the high-power threshold."""
     title = "Power draw per train (kW: peak and mean)"
-    if df.empty:
-        return _empty(title, "no telemetry in the window")
-    colors = _series_colors(df)
-    fig = go.Figure()
-    for s, d in df.groupby("SERIES", sort=True):
-        fig.add_trace(
-            go.Scatter(
-                x=d["T"],
-                y=d["MAX_POWER_KW"],
-                name=f"{s} peak",
-                line={"color": colors[cast(str, s)]},
-                legendgroup=str(s),
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=d["T"],
-                y=d["AVG_POWER_KW"],
-                name=f"{s} mean",
-                line={"color": colors[cast(str, s)], "dash": "dot"},
-                legendgroup=str(s),
-            )
-        )
-    fig.add_hline(
-        y=threshold_kw,
-        line={"color": "#b91c1c", "dash": "dash"},
-        annotation_text=f"high-power alert {threshold_kw:,.0f} kW",
-        annotation_position="bottom left",
+    fig = _peak_and_mean(
+        df,
+        title,
+        ("MAX_POWER_KW", "AVG_POWER_KW"),
+        threshold_kw,
+        f"high-power alert {threshold_kw:,.0f} kW",
+        "bottom left",
     )
+    if df.empty:
+        return fig
     fig.update_yaxes(title="kW")
     return _base(fig, title)
 
