@@ -11,11 +11,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 REPO = Path(__file__).resolve().parents[2]
 
-__all__ = ["REPO", "Received", "cli", "cli_env", "read_topics", "unique_prefix"]
+__all__ = [
+    "POISON",
+    "REPO",
+    "Received",
+    "cli",
+    "cli_env",
+    "produce_with_poison",
+    "read_topics",
+    "unique_prefix",
+]
 
 
 def unique_prefix() -> str:
@@ -109,3 +118,36 @@ def cli(
         env=cli_env(),
         cwd=cwd,
     )
+
+
+#: Messages an ingester must send to the dead-letter table: (key, value, the error it names).
+POISON: list[tuple[bytes | None, bytes | None, str]] = [
+    (b"k1", b"this is not json {", "not valid JSON"),
+    (b"k2", b"[1, 2, 3]", "not a JSON object"),
+    (None, b'{"record_type": "weather", "schema_version": 1}', "unknown record_type"),
+    (b"k4", b'{"record_type": "alert", "schema_version": 1, "alert_id": "A"}', "missing fields"),
+    (b"k5", b"\xff\xfe not utf-8", "not valid JSON"),
+    (b"k6", None, "tombstone"),
+]
+
+
+def produce_with_poison(
+    bootstrap: str,
+    topic: str,
+    good: Sequence[bytes],
+    poison: list[tuple[bytes | None, bytes | None, str]],
+) -> list[tuple[bytes | None, bytes | None, str | None]]:
+    """Produce ``good`` records (key ``good``) to ``topic`` with the ``poison`` messages scattered
+    between them (header ``origin: test``); every message as sent, in offset order, with the
+    error expected of it (``None`` for a good one). ``poison`` is used up."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    sent: list[tuple[bytes | None, bytes | None, str | None]] = []
+    for i, line in enumerate(good):
+        producer.produce(topic, line, b"good")
+        sent.append((b"good", line, None))
+        if i % 7 == 3 and poison:
+            key, value, error = poison.pop()
+            producer.produce(topic, value, key, headers=[("origin", b"test")])
+            sent.append((key, value, error))
+    assert not poison and producer.flush(30) == 0
+    return sent

@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
-from kafka_helpers import REPO, cli_env, read_topics, unique_prefix
+from confluent_kafka import Consumer, TopicPartition
+from kafka_helpers import POISON, REPO, cli_env, produce_with_poison, read_topics, unique_prefix
 
 import ats_sim
 from ats_sim.api import RunResult
@@ -154,16 +154,6 @@ def test_messages_read_again_after_a_lost_offset_commit_are_not_stored_twice(
     assert query(db, counts) == before
 
 
-POISON: list[tuple[bytes | None, bytes | None, str]] = [
-    (b"k1", b"this is not json {", "not valid JSON"),
-    (b"k2", b"[1, 2, 3]", "not a JSON object"),
-    (None, b'{"record_type": "weather", "schema_version": 1}', "unknown record_type"),
-    (b"k4", b'{"record_type": "alert", "schema_version": 1, "alert_id": "A"}', "missing fields"),
-    (b"k5", b"\xff\xfe not utf-8", "not valid JSON"),
-    (b"k6", None, "tombstone"),
-]
-
-
 def _with_big_int(record: dict) -> bytes:
     """JSON with an integer beyond 64 bits (orjson refuses to write one; the json module does not)."""
     import json
@@ -193,16 +183,7 @@ def test_poison_messages_go_to_the_dead_letter_table_and_ingest_goes_on(
         (b"k9", _with_big_int(huge), "not a valid int"),  # orjson reads it as a float
         (b"k10", orjson.dumps(bool_for_int), "not a valid int"),
     ]
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
-    sent: list[tuple[bytes | None, bytes | None, str | None]] = []
-    for i, line in enumerate(good):  # poison scattered between good records
-        producer.produce(topic, line, b"good")
-        sent.append((b"good", line, None))
-        if i % 7 == 3 and poison:
-            key, value, error = poison.pop()
-            producer.produce(topic, value, key, headers=[("origin", b"test")])
-            sent.append((key, value, error))
-    assert not poison and producer.flush(30) == 0
+    sent = produce_with_poison(bootstrap, topic, good, poison)
 
     db = tmp_path / "ats.duckdb"
     ingester = ingest(bootstrap, [topic], db, group=prefix, batch_records=50)

@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 import pytest
 import sqlglot
-from confluent_kafka import Consumer, Producer, TopicPartition
-from kafka_helpers import REPO, cli, cli_env, read_topics
+from confluent_kafka import Consumer, TopicPartition
+from kafka_helpers import POISON, REPO, cli, cli_env, produce_with_poison, read_topics
 
 import ats_sim
 from ats_sim.api import RunResult
@@ -234,18 +234,6 @@ def test_replay_through_kafka_into_snowflake_stores_exactly_the_records(
     assert sql(fakesnow_port, database, "SELECT COUNT(*) FROM ATS_RAW_JSON") == [(total,)]
 
 
-# -- dead letters ----------------------------------------------------------------------------------
-
-POISON: list[tuple[bytes | None, bytes | None, str]] = [
-    (b"k1", b"this is not json {", "not valid JSON"),
-    (b"k2", b"[1, 2, 3]", "not a JSON object"),
-    (None, b'{"record_type": "weather", "schema_version": 1}', "unknown record_type"),
-    (b"k4", b'{"record_type": "alert", "schema_version": 1, "alert_id": "A"}', "missing fields"),
-    (b"k5", b"\xff\xfe not utf-8", "not valid JSON"),
-    (b"k6", None, "tombstone"),
-]
-
-
 def test_poison_messages_go_to_the_dead_letter_table_and_ingest_goes_on(
     run: RunResult,
     bootstrap: str,
@@ -270,16 +258,7 @@ def test_poison_messages_go_to_the_dead_letter_table_and_ingest_goes_on(
         (b"k7", orjson.dumps(bad_date), "not a valid date-time"),
         (b"k8", orjson.dumps(wrong_type), "not a valid int"),
     ]
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
-    sent: list[tuple[bytes | None, bytes | None, str | None]] = []
-    for i, line in enumerate(good):  # poison scattered between good records
-        producer.produce(topic, line, b"good")
-        sent.append((b"good", line, None))
-        if i % 7 == 3 and poison:
-            key, value, error = poison.pop()
-            producer.produce(topic, value, key, headers=[("origin", b"test")])
-            sent.append((key, value, error))
-    assert not poison and producer.flush(30) == 0
+    sent = produce_with_poison(bootstrap, topic, good, poison)
 
     url = url_for(fakesnow_port, database, **FAST_FAIL)
     apply_schema(url, roles=False)
