@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -205,8 +206,10 @@ def register(app: typer.Typer) -> None:
             stock = RollingStock(cars=cars)
         if speed_limit is not None and not 0 < speed_limit <= 200:
             raise ConfigError(f"--speed-limit: expected 0-200 km/h, got {speed_limit:g}")
-        if daily_entries is not None and daily_entries < 0:
-            raise ConfigError(f"--daily-entries: must not be negative, got {daily_entries:g}")
+        if daily_entries is not None and not (math.isfinite(daily_entries) and daily_entries >= 0):
+            raise ConfigError(
+                f"--daily-entries: expected a number of passengers, 0 or more, got {daily_entries:g}"
+            )
         from ats_sim.gtfs import import_gtfs
 
         res = import_gtfs(

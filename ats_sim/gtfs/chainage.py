@@ -42,7 +42,7 @@ def line_chainage(
     idx = _stop_indices(trip, n)
     pts = [stations.stop_coords(trip.stops[i]) for i in idx]
     pts = [
-        p if not math.isnan(p[0]) else stations.coords(trip.stations[i])
+        p if not (math.isnan(p[0]) or math.isnan(p[1])) else stations.coords(trip.stations[i])
         for p, i in zip(pts, idx, strict=True)
     ]
     lat, lon = [p[0] for p in pts], [p[1] for p in pts]

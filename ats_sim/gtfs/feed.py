@@ -1,8 +1,8 @@
 """Reading a GTFS feed: its tables as strings, checked at the edge.
 
 A feed is a zip archive (or a folder) of CSV files. Real feeds are messy: a byte-order mark
-before the header, quoted fields, spaces after commas, columns nobody asked for, the files one
-folder down inside the zip. :class:`Feed` copes with all of that and with nothing else: a
+before the header (or a whole file in UTF-16), text in Windows-1252, quoted fields, spaces after
+commas, columns nobody asked for, the files one folder down inside the zip. :class:`Feed` copes with all of that and with nothing else: a
 missing file or column, an empty required field or a time that is not ``H:MM:SS`` raises
 :class:`GtfsError`, whose one line names the feed, the file inside it, the row and the field.
 Row numbers count the header as row 1, as a spreadsheet does.
@@ -66,6 +66,8 @@ class Feed:
         self._zip: zipfile.ZipFile | None = None
         #: Per file: the columns asked for so far, and the table read with them.
         self._cache: dict[str, tuple[set[str], pd.DataFrame]] = {}
+        #: Per file read: its header line, as error messages quote it.
+        self._headers: dict[str, str] = {}
         if self.path.is_dir():
             self._members = {p.name: str(p) for p in self.path.glob("*.txt")}
         elif self.path.is_file():
@@ -101,6 +103,8 @@ class Feed:
             raw = self._zip.read(member) if self._zip is not None else Path(member).read_bytes()
         except (OSError, zipfile.BadZipFile, RuntimeError) as exc:
             raise GtfsError(f"{self.where(filename)}: cannot be read ({exc})") from None
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16, as some spreadsheets save CSV
+            return raw.decode("utf-16", errors="replace")
         try:
             return raw.decode("utf-8-sig")
         except UnicodeDecodeError:
@@ -137,18 +141,26 @@ class Feed:
             raise GtfsError(f"{self.where(filename)}: not valid CSV ({str(exc).strip()})") from None
         df.columns = [c.strip() for c in df.columns]
         df = df.loc[:, ~df.columns.duplicated()]
+        self._headers[filename] = text.lstrip("\ufeff").splitlines()[0]
         missing = [c for c in required if c not in df.columns]
         if missing:
-            header = text.lstrip("\ufeff").splitlines()[0]
-            raise GtfsError(
-                f"{self.where(filename)}: missing column {', '.join(missing)} "
-                f"(header is: {header[:120]})"
-            )
+            raise self.missing_columns(filename, missing)
         for col in df.columns:
             df[col] = df[col].str.strip()
         df = df.reset_index(drop=True)
         self._cache[filename] = (wanted, df)
         return df
+
+    def missing_columns(self, filename: str, columns: Sequence[str], why: str = "") -> GtfsError:
+        """The error for ``columns`` absent from the header of ``filename`` (read already).
+
+        ``why`` says what needs them, for columns the GTFS spec makes conditional.
+        """
+        header = self._headers.get(filename, "")
+        return GtfsError(
+            f"{self.where(filename)}: missing column {', '.join(columns)} "
+            f"(header is: {header[:120]})" + (f"; {why}" if why else "")
+        )
 
     def require_values(self, filename: str, column: str, rows: pd.Index | None = None) -> None:
         """Raise if ``column`` is empty in any of ``rows`` (default: every row)."""

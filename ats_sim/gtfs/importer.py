@@ -14,7 +14,10 @@ how :mod:`ats_sim.gtfs.validate` finds a scenario's stations in the feed again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,6 +59,33 @@ def _dumps(data: dict[str, Any]) -> str:
             "writing TOML needs the tomli-w package: pip install 'ats-sim[gtfs]' (or pip install tomli-w)"
         ) from None
     return tomli_w.dumps(data)
+
+
+def _write_all(files: list[tuple[Path, str]]) -> None:
+    """Write every file or none: each to a temporary file beside it, then all renamed into place.
+
+    An :class:`OSError` becomes one :class:`ConfigError` line naming the path and the reason.
+    """
+    staged: list[tuple[Path, Path]] = []
+    path = files[0][0]
+    try:
+        for path, text in files:
+            if path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+            parent = path.parent
+            if parent.exists() and not parent.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, f"{parent} is not a folder")
+            parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            staged.append((tmp, path))
+            tmp.write_text(text, encoding="utf-8")
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except OSError as exc:
+        for tmp, _ in staged:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def station_id(line_id: str, stop_id: str, occurrence: int = 1) -> str:
@@ -146,19 +176,24 @@ class ImportResult:
         return self._header() + _dumps(data)
 
     def write(self, out: str | Path, embed: bool = False) -> list[Path]:
-        """Write the scenario to ``out`` and, unless ``embed``, the network beside it."""
+        """Write the scenario to ``out`` and, unless ``embed``, the network beside it.
+
+        Both files or neither: a path that cannot be written (a folder, a missing or read-only
+        place) raises :class:`ConfigError` naming it and the reason, and leaves nothing behind.
+        """
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        written = []
+        if not out.name or out.is_dir():
+            raise ConfigError(
+                f"cannot write {out}: it is a folder; give the scenario file to write, "
+                f"such as {out / 'scenario.toml'}"
+            )
         if embed:
-            out.write_text(self.scenario_toml(), encoding="utf-8")
+            files = [(out, self.scenario_toml())]
         else:
             net = out.with_name(f"{out.stem}-network.toml")
-            net.write_text(self.network_toml(), encoding="utf-8")
-            out.write_text(self.scenario_toml(net.name), encoding="utf-8")
-            written.append(net)
-        written.insert(0, out)
-        return written
+            files = [(out, self.scenario_toml(net.name)), (net, self.network_toml())]
+        _write_all(files)
+        return [path for path, _ in files]
 
     def _header(self) -> str:
         lines = [f"# Imported by ats-sim import-gtfs from {self.feed_label}"]

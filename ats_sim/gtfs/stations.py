@@ -3,7 +3,9 @@
 A trip stops at platforms (or boarding areas); a line is drawn through stations. Each stop is
 resolved by climbing ``parent_station`` links (boarding area, platform, station) to the
 station, whose coordinates are its own or, when the feed leaves them out, the mean of its
-platforms'. A station the line serves with no coordinates at all is an error naming the row.
+platforms'. A station the line serves with no coordinates at all is an error naming the row (or
+the missing column, when ``stops.txt`` has no ``stop_lat`` or ``stop_lon`` at all); stops the
+chosen lines do not serve (the buses of a multimodal feed) may lack them.
 """
 
 from __future__ import annotations
@@ -23,13 +25,12 @@ class Stations:
 
     def __init__(self, feed: Feed) -> None:
         self.feed = feed
-        df = feed.table(
-            "stops.txt",
-            optional=("stop_name", "stop_lat", "stop_lon", "location_type", "parent_station"),
-        )
-        for col in ("stop_name", "stop_lat", "stop_lon", "location_type", "parent_station"):
-            if col not in df.columns:
-                df[col] = ""
+        columns = ("stop_name", "stop_lat", "stop_lon", "location_type", "parent_station")
+        df = feed.table("stops.txt", optional=columns)
+        #: Coordinate columns the file lacks altogether (reported as such when a station needs them).
+        self._absent = [c for c in ("stop_lat", "stop_lon") if c not in df.columns]
+        # A new frame: the feed's cached table keeps the columns the file really has.
+        df = df.reindex(columns=["stop_id", *columns], fill_value="")
         feed.require_unique("stops.txt", "stop_id")
         self._row = {sid: i for i, sid in enumerate(df["stop_id"])}
         self._df = df
@@ -75,9 +76,19 @@ class Stations:
         return name or stop_id
 
     def stop_coords(self, stop_id: str) -> tuple[float, float]:
-        """Latitude and longitude of the stop itself (NaN when missing)."""
+        """Latitude and longitude of the stop itself (NaN when missing).
+
+        Raises :class:`GtfsError` naming the row when a value is off the globe.
+        """
         i = self._row[stop_id]
-        return float(self._lat[i]), float(self._lon[i])
+        lat, lon = float(self._lat[i]), float(self._lon[i])
+        for name, value, bound in (("stop_lat", lat, 90), ("stop_lon", lon, 180)):
+            if abs(value) > bound:  # False for NaN
+                raise GtfsError(
+                    f"{self.feed.where('stops.txt', i + 2, name)}: {value:g} is outside "
+                    f"-{bound} to {bound} for stop {stop_id!r} ({self.name(stop_id)})"
+                )
+        return lat, lon
 
     def coords(self, station_id: str) -> tuple[float, float]:
         """Latitude and longitude of a station: its own, else the mean of its platforms'.
@@ -92,6 +103,10 @@ class Stations:
         kids = [c for c in kids if not (math.isnan(c[0]) or math.isnan(c[1]))]
         if kids:
             return float(np.mean([c[0] for c in kids])), float(np.mean([c[1] for c in kids]))
+        if self._absent:
+            raise self.feed.missing_columns(
+                "stops.txt", self._absent, "the stations of a line need coordinates"
+            )
         field_ = "stop_lat" if math.isnan(lat) else "stop_lon"
         raise GtfsError(
             f"{self.feed.where('stops.txt', self._row[station_id] + 2, field_)} is empty for stop "

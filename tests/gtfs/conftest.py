@@ -57,6 +57,7 @@ class FeedBuilder:
         drop_files: Sequence[str] = (),
         drop_columns: dict[str, Sequence[str]] | None = None,
         folder: str = "",
+        encoding: str = "utf-8",
     ) -> Path:
         """Write the feed as a zip at ``path`` (files under ``folder`` inside it if given)."""
         drop_columns = drop_columns or {}
@@ -78,7 +79,7 @@ class FeedBuilder:
                 w.writeheader()
                 w.writerows(rows)
                 text = ("\ufeff" if bom else "") + buf.getvalue()
-                zf.writestr(folder + file, text.encode("utf-8"))
+                zf.writestr(folder + file, text.encode(encoding))
         return path
 
 

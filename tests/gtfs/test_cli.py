@@ -107,6 +107,10 @@ def _duplicate_route(fb) -> None:
     _rows(fb, "routes.txt").append(dict(_rows(fb, "routes.txt")[0]))
 
 
+def _off_the_globe(fb) -> None:
+    _rows(fb, "stops.txt")[2]["stop_lat"] = "999"
+
+
 BROKEN: list[tuple[str, Callable | None, dict, list[str], str]] = [
     (
         "missing file",
@@ -122,8 +126,29 @@ BROKEN: list[tuple[str, Callable | None, dict, list[str], str]] = [
         [],
         "stop_times.txt: missing column stop_sequence",
     ),
+    (
+        "no stop_lat column",
+        None,
+        {"drop_columns": {"stops.txt": ["stop_lat"]}},
+        [],
+        "stops.txt: missing column stop_lat (header is: stop_id,stop_name,stop_lon,",
+    ),
+    (
+        "no coordinate columns",
+        None,
+        {"drop_columns": {"stops.txt": ["stop_lat", "stop_lon"]}},
+        [],
+        "stops.txt: missing column stop_lat, stop_lon",
+    ),
     ("no route of the type", _only_buses, {}, [], "routes.txt: no route of route_type 1"),
     ("stop without coordinates", _blank_lat, {}, [], "stops.txt row 4: field stop_lat is empty"),
+    (
+        "stop off the globe",
+        _off_the_globe,
+        {},
+        [],
+        "stops.txt row 4: field stop_lat: 999 is outside -90 to 90",
+    ),
     ("unsorted stop sequence", _backwards, {}, [], "goes back in time at stop_sequence"),
     ("repeated stop sequence", _duplicate_sequence, {}, [], "has stop_sequence 20 twice"),
     (
@@ -188,6 +213,99 @@ def test_not_a_feed(tmp_path: Path, make, message):
     assert (
         res.exit_code == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1
     )
+
+
+def _one_line(res, *message: str) -> None:
+    """The command failed with status 2 and one line on stderr holding every ``message``."""
+    assert res.exit_code == 2, (res.stdout, res.stderr, res.exception)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert all(m in lines[0] for m in message), lines[0]
+    assert "Traceback" not in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--cars", "0", "--cars: expected 1 to 12 cars, got 0"),
+        ("--speed-limit", "-5", "--speed-limit: expected 0-200 km/h, got -5"),
+        ("--speed-limit", "0", "--speed-limit: expected 0-200 km/h, got 0"),
+        ("--daily-entries", "-1", "--daily-entries: expected a number of passengers"),
+        ("--daily-entries", "nan", "--daily-entries: expected a number of passengers"),
+        ("--daily-entries", "inf", "--daily-entries: expected a number of passengers"),
+        ("--date", "2026-02-30", "--date: '2026-02-30' is not a date"),
+    ],
+)
+def test_bad_option_gives_one_line_naming_it(feeds, write_feed, tmp_path, option, value, message):
+    """A flag out of range names the flag (not the feed), and nothing is written."""
+    path = write_feed(_good(feeds))
+    out = tmp_path / "x.toml"
+    res = runner.invoke(app, ["import-gtfs", str(path), "--out", str(out), option, value])
+    _one_line(res, message)
+    assert not out.exists()
+
+
+def _a_folder(tmp: Path) -> Path:
+    (tmp / "out").mkdir()
+    return tmp / "out"
+
+
+def _under_a_file(tmp: Path) -> Path:
+    (tmp / "notes.txt").write_text("not a folder")
+    return tmp / "notes.txt" / "x.toml"
+
+
+def _network_path_is_a_folder(tmp: Path) -> Path:
+    (tmp / "x-network.toml").mkdir()
+    return tmp / "x.toml"
+
+
+UNWRITABLE: list[tuple[str, Callable[[Path], Path], str]] = [
+    ("an existing folder", _a_folder, "it is a folder; give the scenario file to write"),
+    ("under a file", _under_a_file, "notes.txt is not a folder"),
+    ("network beside it is a folder", _network_path_is_a_folder, "Is a directory"),
+]
+if Path("/proc/self").is_dir():  # a folder where no file can be created, even by root
+    UNWRITABLE.append(
+        ("a place no file can be created", lambda _: Path("/proc/x.toml"), "No such file")
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "message"), [u[1:] for u in UNWRITABLE], ids=[u[0] for u in UNWRITABLE]
+)
+def test_out_that_cannot_be_written_gives_one_line_and_leaves_nothing(
+    feeds, write_feed, tmp_path, where, message
+):
+    """--out at a folder or an impossible place names the path and the reason; no file is left."""
+    path = write_feed(_good(feeds))
+    out = where(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    res = runner.invoke(app, ["import-gtfs", str(path), "--out", str(out)])
+    _one_line(res, "cannot write ", message)
+    assert sorted(tmp_path.rglob("*")) == before
+    assert "wrote" not in res.stdout
+
+
+@pytest.mark.parametrize("as_json", [[], ["--json"]], ids=["table", "json"])
+def test_validate_with_a_scenario_that_cannot_be_read(feeds, write_feed, tmp_path, as_json):
+    """A missing scenario file or a folder gives one line on stderr and nothing on stdout."""
+    path = write_feed(_good(feeds))
+    (tmp_path / "folder.toml").mkdir()
+    for scenario, message in (
+        (tmp_path / "nope.toml", "nope.toml: no such file"),
+        (tmp_path / "folder.toml", "folder.toml: is a directory"),
+    ):
+        res = runner.invoke(app, ["validate-gtfs", str(path), "-s", str(scenario), *as_json])
+        _one_line(res, message)
+        assert res.stdout == ""
+
+
+def test_validate_with_a_scenario_that_is_not_text(feeds, write_feed, tmp_path):
+    """A scenario path that is a binary file (here the feed itself) is one line, not a traceback."""
+    path = write_feed(_good(feeds))
+    res = runner.invoke(app, ["validate-gtfs", str(path), "-s", str(path)])
+    _one_line(res, "feed.zip")
 
 
 def test_validate_errors_are_one_line(feeds, write_feed, tmp_path):

@@ -259,6 +259,20 @@ def test_messy_csv_bom_quotes_extra_columns_subfolder_shuffled_rows(feeds, write
     assert messy.scenario.operations == clean.scenario.operations
 
 
+def test_utf16_and_windows_1252_files_keep_their_station_names(feeds, write_feed):
+    """A feed saved in UTF-16 (with its byte-order mark) or Windows-1252 imports as the UTF-8 one."""
+    fb = feeds.base_feed()
+    feeds.add_line(fb)
+    fb.tables["stops.txt"][0]["stop_name"] = "Città – Süd"
+    clean = import_gtfs(write_feed(fb, "utf8"))
+    assert clean.network.lines[0].stations[0].name == "Città – Süd"
+    for encoding in ("utf-16", "cp1252"):
+        other = import_gtfs(write_feed(fb, encoding, encoding=encoding))
+        assert other.network.model_dump() | {"name": ""} == clean.network.model_dump() | {
+            "name": ""
+        }, encoding
+
+
 def test_missing_direction_id_is_inferred(feeds, write_feed):
     """Without direction_id the directions come from the order of the stations."""
     fb = feeds.base_feed()

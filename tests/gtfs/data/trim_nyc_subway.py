@@ -25,7 +25,7 @@ ROUTES = ("1", "6", "7", "7X", "A", "G", "GS", "L")
 SERVICE = "Weekday"
 _FOLDER = "gtfs_json/subway/"
 _STAMP = (2026, 1, 1, 0, 0, 0)
-_TABLES = ("agency", "calendar", "calendar_dates", "feed_info", "routes", "shapes")
+_TABLES: tuple[str, ...] = ("agency", "calendar", "calendar_dates", "feed_info", "routes", "shapes")
 _TABLES += ("stop_times", "stops", "trips")
 
 
