@@ -9,7 +9,7 @@ A result answers the dashboard's own queries (:mod:`dashboard.queries`, the same
 Streamlit page runs) from an in-memory DuckDB copy of itself in the shared schema:
 
 >>> energy = result.query("line_energy", lines="R")       # doctest: +SKIP
->>> query("duckdb:///data/ats.duckdb", "alert_counts")     # doctest: +SKIP
+>>> query("duckdb://data/ats.duckdb", "alert_counts")      # doctest: +SKIP
 
 Importing this module imports no database driver: DuckDB and the dashboard's query layer are
 imported by :meth:`RunResult.warehouse` and :func:`query` when they are first used.
@@ -353,11 +353,15 @@ def _call(conn: Any, name: str, params: dict[str, Any]) -> Any:
 def query(source: Any, name: str, **params: Any) -> Any:
     """Run one of the dashboard's queries (:mod:`dashboard.queries`) and return pandas.
 
-    ``source`` is a :class:`RunResult`, a warehouse URL (``duckdb:///data/ats.duckdb``,
-    ``snowflake://``; read through a short read-only session, as the dashboard does) or an open
-    connection. ``run_id`` defaults to the result's run, or to the warehouse's most recently
-    written run. ``lines``/``trains``/``start``/``end`` filter as the dashboard's sidebar does;
-    other parameters go to the query function. :func:`query_names` lists the queries.
+    ``source`` is a :class:`RunResult`, a warehouse URL or an open connection. A URL is read
+    through a short session, as the dashboard does (:func:`dashboard.connection.open_warehouse`):
+    ``duckdb://data/ats.duckdb`` (relative to the working directory; ``duckdb:///abs/path``
+    is absolute), ``snowflake://`` or ``snowflake://NAME`` (a Streamlit connection), or the
+    Snowflake sink's own ``snowflake://USER@ACCOUNT/DATABASE/SCHEMA?warehouse=WH`` and
+    ``snowflake://?connection=NAME``, resolved as the sink resolves them. ``run_id`` defaults
+    to the result's run, or to the warehouse's most recently written run.
+    ``lines``/``trains``/``start``/``end`` filter as the dashboard's sidebar does; other
+    parameters go to the query function. :func:`query_names` lists the queries.
     """
     if isinstance(source, RunResult):
         return source.query(name, **params)

@@ -8,11 +8,22 @@ Two warehouses speak the shared schema:
   :func:`sinks.duckdb.connect_readonly`, runs its queries and closes it again, so a live run
   writing the same file is locked out only for the moment of a poll; while the writer holds
   its lock the poll retries for ``timeout_s`` (URL option ``?timeout_s=5``).
-* ``snowflake://`` or ``snowflake://NAME``: Streamlit's ``st.connection`` of type
-  ``snowflake`` named ``snowflake`` (or ``NAME``), configured the way Streamlit users expect,
-  in ``.streamlit/secrets.toml`` (``[connections.snowflake]``) or in
-  ``~/.snowflake/connections.toml``. Use a read-only role such as ``ATS_DASHBOARD_READER``
-  there; the dashboard itself only ever runs ``SELECT``.
+* Snowflake, in two kinds of URL:
+
+  - ``snowflake://`` or ``snowflake://NAME``: Streamlit's ``st.connection`` of type
+    ``snowflake`` named ``snowflake`` (or ``NAME``), configured the way Streamlit users expect,
+    in ``.streamlit/secrets.toml`` (``[connections.snowflake]``) or in
+    ``~/.snowflake/connections.toml``. Streamlit keeps that connection open between polls.
+  - the Snowflake sink's forms, ``snowflake://USER@ACCOUNT/DATABASE/SCHEMA?warehouse=WH``
+    (``role``, ``host``, ``port``, ``protocol`` ... in the query string) and
+    ``snowflake://?connection=NAME`` (a connection of ``connections.toml``): resolved exactly
+    as the sink resolves them (:func:`sinks.snowflake_conn.resolve_target`: password from
+    ``SNOWFLAKE_PASSWORD``, key pair from ``SNOWFLAKE_PRIVATE_KEY_FILE``), and read through
+    the connector, one session per poll. Any URL with a user, a path or a query string is
+    of this kind; ``ats-sim ingest --to`` and ``ats-sim schema apply`` take the same URL.
+
+  Use a read-only role such as ``ATS_DASHBOARD_READER`` there; the dashboard itself only
+  ever runs ``SELECT``.
 
 Nothing here connects at import time, and Streamlit and the drivers are imported only when a
 warehouse of that kind is opened.
@@ -22,19 +33,22 @@ from __future__ import annotations
 
 import abc
 import os
+import re
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from ats_sim.errors import ConfigError
-from sinks.url import parse_sink_url
+from sinks.url import SinkURL, parse_sink_url
 
 __all__ = [
+    "ACCEPTED_FORMS",
     "DEFAULT_URL",
     "URL_ENV",
     "DuckDBWarehouse",
     "NothingWrittenYet",
     "Session",
+    "SnowflakeURLWarehouse",
     "SnowflakeWarehouse",
     "Warehouse",
     "WarehouseBusy",
@@ -49,6 +63,14 @@ DEFAULT_URL = "duckdb://data/ats.duckdb"
 URL_ENV = "ATS_SIM_WAREHOUSE_URL"
 
 _SCHEMES = ("duckdb", "snowflake")
+#: The URL forms :func:`open_warehouse` reads, for messages.
+ACCEPTED_FORMS = (
+    "duckdb://PATH (three slashes for an absolute path), snowflake:// or snowflake://NAME "
+    "(a Streamlit connection), snowflake://USER@ACCOUNT/DATABASE/SCHEMA?warehouse=WH or "
+    "snowflake://?connection=NAME (as for the Snowflake sink)"
+)
+#: A Streamlit connection's URL: ``snowflake://`` or ``snowflake://NAME``, nothing more.
+_STREAMLIT_FORM = re.compile(r"snowflake://([^/@?#:]*)/?", re.IGNORECASE)
 
 
 class WarehouseError(ConfigError):
@@ -216,6 +238,41 @@ class SnowflakeWarehouse(Warehouse):
         return f"Snowflake connection {self.connection_name!r}"
 
 
+class SnowflakeURLWarehouse(Warehouse):
+    """Snowflake through the connector, for the sink's URL forms, one session per poll."""
+
+    dialect = "snowflake"
+
+    def __init__(self, url: str, target: Any) -> None:
+        super().__init__(url)
+        #: The :class:`sinks.snowflake_conn.SnowflakeTarget` the URL resolved to.
+        self.target = target
+
+    def connect(self) -> Any:
+        """A connector session (``qmark`` binding); see :meth:`Warehouse.connect`."""
+        try:
+            from sinks.base import SinkError
+            from sinks.snowflake_session import connect
+        except ImportError as exc:
+            raise WarehouseError(
+                f"the snowflake:// warehouse needs {exc.name!r}: pip install 'ats-sim[snowflake]'"
+            ) from None
+        try:
+            return connect(self.target, doing="reading the shared views")
+        except SinkError as exc:  # already one secret-free line naming the account
+            raise WarehouseError(str(exc)) from None
+
+    def release(self, conn: Any) -> None:
+        """Log the session out (quietly, if the server is gone)."""
+        from sinks.snowflake_session import close_quietly
+
+        close_quietly(conn)
+
+    def describe(self) -> str:
+        """``snowflake://USER@ACCOUNT/DB/SCHEMA (warehouse WH, ...)``, without any secret."""
+        return str(self.target.describe())
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
@@ -224,13 +281,15 @@ def _first_line(exc: BaseException) -> str:
 def open_warehouse(url: str | None = None, *, timeout_s: float = 5.0) -> Warehouse:
     """The :class:`Warehouse` a URL names (default: :func:`warehouse_url`); connects to nothing.
 
-    Raises :class:`WarehouseError` for a URL that names no readable warehouse.
+    Raises :class:`WarehouseError`, one line naming the accepted forms, for a URL that names no
+    readable warehouse (the sink's Snowflake forms are resolved here: a missing password or
+    connection is reported now, not at the first poll).
     """
     url = warehouse_url(url)
     try:
         parsed = parse_sink_url(url, known=list(_SCHEMES))
     except ConfigError as exc:
-        raise WarehouseError(f"the dashboard reads duckdb:// or snowflake:// URLs: {exc}") from None
+        raise WarehouseError(f"{exc}; the warehouse URLs are {ACCEPTED_FORMS}") from None
     if parsed.scheme == "duckdb":
         from sinks.files import local_path  # the sinks' reading of a URL: three slashes = absolute
 
@@ -240,10 +299,21 @@ def open_warehouse(url: str | None = None, *, timeout_s: float = 5.0) -> Warehou
         except ConfigError as exc:
             raise WarehouseError(str(exc)) from None
         return DuckDBWarehouse(url, path, timeout_s=timeout)
-    # The connection name keeps its case (a URL's host would be lower-cased).
-    name = (
-        url.split("://", 1)[1].split("?", 1)[0].strip("/")
-        or parsed.option("connection")
-        or "snowflake"
-    )
-    return SnowflakeWarehouse(url, connection_name=name)
+    streamlit_form = _STREAMLIT_FORM.fullmatch(url)
+    if streamlit_form:
+        # The connection name keeps its case (a URL's host would be lower-cased).
+        return SnowflakeWarehouse(url, connection_name=streamlit_form.group(1) or "snowflake")
+    return SnowflakeURLWarehouse(url, _resolve_snowflake(parsed))
+
+
+def _resolve_snowflake(parsed: SinkURL) -> Any:
+    """The sink's :class:`~sinks.snowflake_conn.SnowflakeTarget` for a ``snowflake://`` URL."""
+    from sinks.snowflake_conn import resolve_target
+
+    try:
+        target, _ = resolve_target(parsed)
+    except ConfigError as exc:  # one line, no secret (the sink's own wording)
+        raise WarehouseError(
+            f"{str(exc).rstrip('.')}; the warehouse URLs are {ACCEPTED_FORMS}"
+        ) from None
+    return target

@@ -316,36 +316,55 @@ WAREHOUSE: list[Cell] = [
     md("""
     # The warehouse: the dashboard's queries, from a notebook
 
-    The README's first command replays a weekday into the embedded DuckDB warehouse:
+    The README's first command, `make run`, replays a weekday into the embedded DuckDB
+    warehouse at the root of the repository, `data/ats.duckdb`; run from there, it is
 
     ```sh
-    ats-sim run weekday --sink duckdb:///data/ats.duckdb
+    ats-sim run weekday --sink duckdb://data/ats.duckdb
     ```
 
-    That file holds the shared schema (`sql/duckdb`): the raw table in the Kafka connector's
-    layout, typed tables and the views `ATS_HOURLY_STATS`, `ATS_LINE_ENERGY`,
-    `ATS_STATION_CROWDING`, `ATS_HEADWAYS`, `ATS_ALERTS` and `ATS_LATEST_STATUS`, the same in
-    Snowflake. Below, `ats_sim.api.query(url, name, **filters)` runs the queries of
-    `dashboard/queries.py`, the very functions the Streamlit page runs, through a short
-    read-only session, as the dashboard does. No SQL is copied here.
+    (two slashes: a path relative to the working directory; three, as in
+    `duckdb:///home/me/ats.duckdb`, make it absolute). That file holds the shared schema
+    (`sql/duckdb`): the raw table in the Kafka connector's layout, typed tables and the views
+    `ATS_HOURLY_STATS`, `ATS_LINE_ENERGY`, `ATS_STATION_CROWDING`, `ATS_HEADWAYS`, `ATS_ALERTS`
+    and `ATS_LATEST_STATUS`, the same in Snowflake. Below, `ats_sim.api.query(url, name,
+    **filters)` runs the queries of `dashboard/queries.py`, the very functions the Streamlit
+    page runs, through a short read-only session, as the dashboard does. No SQL is copied here.
 
-    **If the file does not exist yet** (a fresh clone, or CI), the next cell creates it first
-    with a short run of the same command (three hours of service, `--until 3h`). Set
-    `ATS_SIM_WAREHOUSE_URL` to read another warehouse (`snowflake://` works too).
+    A notebook's kernel starts in `notebooks/`, so the next cell first finds the repository's
+    root (the folder above holding ats-sim's `pyproject.toml`; the working directory itself if
+    there is none) and reads `<root>/data/ats.duckdb` through an absolute URL. **If that file
+    does not exist yet** (a fresh clone, or CI), the cell creates it there, with a short run of
+    the same command (three hours of service, `--until 3h`); `make run` later writes its whole
+    day into the same file. Set `ATS_SIM_WAREHOUSE_URL` to read another warehouse: another DuckDB
+    file, `snowflake://NAME` (a Streamlit connection), or the Snowflake sink's own
+    `snowflake://USER@ACCOUNT/ATS/PUBLIC?warehouse=WH` (password from `SNOWFLAKE_PASSWORD`).
     """),
     code("""
     import os
     import subprocess
     import sys
+    import tomllib
+    from pathlib import Path
 
     import matplotlib.pyplot as plt
     import pandas as pd
 
     from ats_sim.api import query, query_names
-    from dashboard.connection import open_warehouse, warehouse_url
+    from dashboard.connection import URL_ENV, open_warehouse
 
     pd.set_option("display.width", 160)
-    URL = warehouse_url()  # $ATS_SIM_WAREHOUSE_URL, else duckdb:///data/ats.duckdb
+
+
+    def is_ats_sim_checkout(folder: Path) -> bool:
+        try:
+            return tomllib.loads((folder / "pyproject.toml").read_text())["project"]["name"] == "ats-sim"
+        except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError):
+            return False
+
+
+    ROOT = next((d for d in (Path.cwd(), *Path.cwd().parents) if is_ats_sim_checkout(d)), Path.cwd())
+    URL = os.environ.get(URL_ENV) or f"duckdb://{ROOT / 'data' / 'ats.duckdb'}"  # three slashes
     warehouse = open_warehouse(URL)
     if warehouse.dialect == "duckdb" and not warehouse.path.exists():
         print(f"{warehouse.path} does not exist yet: writing three hours of a weekday into it")
@@ -412,7 +431,7 @@ WAREHOUSE: list[Cell] = [
     ```sh
     make kafka    # a local broker without Docker; prints its address
     ats-sim run weekday --until 2h --sink 'kafka://127.0.0.1:9092/ats_telemetry?create_topics=true'
-    ats-sim ingest kafka://127.0.0.1:9092 --to duckdb:///data/kafka.duckdb
+    ats-sim ingest kafka://127.0.0.1:9092 --to duckdb://data/kafka.duckdb
     ```
 
     The cells below do the same from Python (`sinks.open_sink` and `sinks.ingest.open_ingester`)

@@ -71,7 +71,9 @@ def register(app: typer.Typer) -> None:
     def dashboard_cmd(
         warehouse_url: str = typer.Argument(
             DEFAULT_URL,
-            help="duckdb:///path/to/file.duckdb, or snowflake:// (st.connection 'snowflake') or snowflake://NAME.",
+            help="duckdb://PATH (relative) or duckdb:///PATH (absolute); snowflake:// or "
+            "snowflake://NAME (st.connection); or the sink's "
+            "snowflake://USER@ACCOUNT/DB/SCHEMA?warehouse=WH or snowflake://?connection=NAME.",
         ),
         port: int = typer.Option(8501, "--port", help="Port to serve on."),
         host: str = typer.Option(

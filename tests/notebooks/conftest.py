@@ -1,21 +1,45 @@
-"""Fixtures for the notebook tests: where the notebooks live, and a Kafka broker for 03.
+"""Fixtures for the notebook tests: where the notebooks live, a Kafka broker for 03, and the
+Snowflake tests' fakesnow server for ``ats_sim.query`` on a ``snowflake://`` URL.
 
 ``kafka_bootstrap`` is the address of a real broker: ``KAFKA_BOOTSTRAP_SERVERS`` when set
 (outside CI), else one started here from ``ats_sim_testing.kafka_broker``; ``None`` when no
 broker can be started on this machine (then ``03_warehouse`` shows how and skips its Kafka
 cells). Under ``CI=true`` a broker is always started, and a missing Java fails the test.
+
+``fakesnow_port``, ``password``, ``database`` and ``url_for`` are the fixtures of
+``tests/snowflake/conftest.py`` (a ``python -m fakesnow`` server reached by the real connector
+over HTTP), loaded from that file rather than copied.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
 IN_CI = os.environ.get("CI", "").strip().lower() == "true"
+
+
+def _snowflake_conftest() -> ModuleType:
+    path = ROOT / "tests" / "snowflake" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("ats_sim_tests_snowflake_fixtures", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_snowflake = _snowflake_conftest()
+fakesnow_port = _snowflake.fakesnow_port
+password = _snowflake.password
+database = _snowflake.database
+url_for = _snowflake.url_for
 
 
 @pytest.fixture(scope="session")

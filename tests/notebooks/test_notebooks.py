@@ -1,16 +1,21 @@
 """Every notebook runs top to bottom on a fresh kernel, and the repository holds them stripped.
 
 The kernel is the ``python3`` kernel of this environment (ipykernel); its working directory is
-``notebooks/``, as when a user opens them in Jupyter. A cell that raises fails the test with
-the cell's traceback (nbclient's ``CellExecutionError``).
+the notebook's folder, as when a user opens it in Jupyter. A cell that raises fails the test
+with the cell's traceback (nbclient's ``CellExecutionError``).
+
+``03_warehouse`` reads ``<repository root>/data/ats.duckdb``, the root being the folder above
+the kernel's working directory that holds ats-sim's ``pyproject.toml``. Its tests run a copy of
+the notebook in ``<tmp>/notebooks`` under a ``<tmp>/pyproject.toml`` of that name
+(:func:`checkout_copy`), so that the repository's own ``data/`` is never read nor written.
 """
 
 from __future__ import annotations
 
-import os
-
 import importlib.util
+import os
 import re
+import shutil
 from pathlib import Path
 from types import ModuleType
 
@@ -48,6 +53,15 @@ def execute(path: Path) -> nbformat.NotebookNode:
         if backend is not None:
             os.environ["MPLBACKEND"] = backend
     return nb
+
+
+def checkout_copy(notebooks_dir: Path, root: Path, name: str = "03_warehouse.ipynb") -> Path:
+    """``root`` made to look like an ats-sim checkout (its pyproject.toml), holding a copy of
+    notebook ``name`` in ``root/notebooks``; the copy's path."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text('[project]\nname = "ats-sim"\n', encoding="utf-8")
+    (root / "notebooks").mkdir()
+    return Path(shutil.copy(notebooks_dir / name, root / "notebooks" / name))
 
 
 def text_of(nb: nbformat.NotebookNode) -> str:
@@ -111,21 +125,24 @@ def test_scenarios_notebook_compares_four_days_and_sweeps(notebooks_dir: Path) -
 
 @pytest.mark.slow
 @pytest.mark.kafka
-def test_warehouse_notebook_creates_the_file_and_reads_kafka_ingested_data(
+def test_warehouse_notebook_creates_the_file_at_the_roots_data_and_reads_kafka_ingested_data(
     notebooks_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     kafka_bootstrap: str | None,
 ) -> None:
-    """03: the DuckDB file is created when missing; with a broker, Kafka data is ingested and queried."""
-    db = tmp_path / "ats.duckdb"
-    monkeypatch.setenv("ATS_SIM_WAREHOUSE_URL", f"duckdb://{db}")
+    """03 in a checkout without ``data/ats.duckdb`` (a fresh clone) creates it at the root's
+    ``data/``, not under ``notebooks/``; with a broker, Kafka data is ingested and queried."""
+    notebook = checkout_copy(notebooks_dir, tmp_path)
+    monkeypatch.delenv("ATS_SIM_WAREHOUSE_URL", raising=False)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap or "127.0.0.1:1")
-    nb = execute(notebooks_dir / "03_warehouse.ipynb")
+    nb = execute(notebook)
     text = text_of(nb)
-    assert db.is_file()
-    assert "does not exist yet: writing three hours of a weekday into it" in text
-    assert "ALERT_TYPE" in text and "LINE_ID" in text  # the query results were displayed
+    db = tmp_path / "data" / "ats.duckdb"
+    assert db.is_file() and not (tmp_path / "notebooks" / "data").exists()
+    assert f"{db} does not exist yet: writing three hours of a weekday into it" in text
+    assert f"reading DuckDB {db}" in text
+    assert "weekday-s7-" in text and "ALERT_TYPE" in text and "LINE_ID" in text
     if kafka_bootstrap is None:
         assert "No Kafka broker reachable" in text and "skipped: no Kafka broker" in text
         return
@@ -135,23 +152,49 @@ def test_warehouse_notebook_creates_the_file_and_reads_kafka_ingested_data(
     assert "skipped" not in text
 
 
-@pytest.mark.slow
-def test_warehouse_notebook_reads_an_existing_file_and_skips_kafka_without_a_broker(
-    notebooks_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """03 on a warehouse that exists already (the README's case) writes nothing, and with no
-    reachable broker it says how to start one and skips the Kafka cells."""
+def _write_run(path: Path, scenario: str) -> None:
     import ats_sim
     from sinks import open_sink
 
-    db = tmp_path / "ats.duckdb"
-    with open_sink(f"duckdb://{db}") as sink:
-        ats_sim.run("disruption", until="2h", emit=sink.write_batch)
-    monkeypatch.setenv("ATS_SIM_WAREHOUSE_URL", f"duckdb://{db}")
+    with open_sink(f"duckdb://{path}") as sink:
+        ats_sim.run(scenario, until="2h", emit=sink.write_batch)
+
+
+@pytest.mark.slow
+def test_warehouse_notebook_reads_the_roots_data_file_the_readme_writes(
+    notebooks_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """03 without ATS_SIM_WAREHOUSE_URL, started in ``<root>/notebooks`` as Jupyter starts it,
+    reads ``<root>/data/ats.duckdb`` (where ``make run`` writes) and writes nothing; with no
+    reachable broker it says how to start one and skips the Kafka cells."""
+    notebook = checkout_copy(notebooks_dir, tmp_path)
+    db = tmp_path / "data" / "ats.duckdb"
+    _write_run(db, "disruption")
+    before = db.stat().st_mtime_ns
+    monkeypatch.delenv("ATS_SIM_WAREHOUSE_URL", raising=False)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
-    nb = execute(notebooks_dir / "03_warehouse.ipynb")
+    nb = execute(notebook)
     text = text_of(nb)
     assert "does not exist yet" not in text
+    assert f"reading DuckDB {db}" in text
     assert "disruption-s7-" in text  # the queries read the run written above
+    assert db.stat().st_mtime_ns == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "notebooks", "pyproject.toml"]
+    assert sorted(p.name for p in (tmp_path / "notebooks").iterdir()) == ["03_warehouse.ipynb"]
     assert "No Kafka broker reachable at 127.0.0.1:1" in text and "make kafka" in text
     assert text.count("skipped: no Kafka broker") == 2
+
+
+@pytest.mark.slow
+def test_warehouse_notebook_reads_the_warehouse_the_environment_names(
+    notebooks_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ATS_SIM_WAREHOUSE_URL wins over the root's file, which is then neither read nor made."""
+    notebook = checkout_copy(notebooks_dir, tmp_path / "checkout")
+    elsewhere = tmp_path / "elsewhere.duckdb"
+    _write_run(elsewhere, "heatwave")
+    monkeypatch.setenv("ATS_SIM_WAREHOUSE_URL", f"duckdb://{elsewhere}")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    text = text_of(execute(notebook))
+    assert f"reading DuckDB {elsewhere}" in text and "heatwave-s7-" in text
+    assert not (tmp_path / "checkout" / "data").exists()
