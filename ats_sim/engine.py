@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import simpy
 
+from ats_sim.columns import constant, telemetry_ids
 from ats_sim.network import Line
 from ats_sim.physics import RunProfile, run_profile
 from ats_sim.records import (
@@ -192,6 +192,7 @@ class LineSim:
         self._period_headways = [p.headway_s * factor for p in self.ops.periods]
         self._power_limit_w = self.thr.high_power_fraction * self.stock.rated_power_kw * 1000.0
         self._tel: list[Span] = []
+        self._trips: pa.StringArray = pa.array([], pa.string())
         self._events: list[tuple[Any, ...]] = []
         self._alerts: list[tuple[Any, ...]] = []
         self.env.process(self._demand_process())
@@ -721,10 +722,15 @@ class LineSim:
         limit = self._power_limit_w
         if prof.peak_power_w + aux_w <= limit:
             return
-        above = (prof.power_w + aux_w) > limit
-        if not above.any():
+        above = np.flatnonzero((prof.power_w + aux_w) > limit)
+        if len(above) == 0:
             return
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], above.astype(np.int8), [0]))))
+        if above[-1] - above[0] + 1 == len(above):  # one stretch (the usual start from rest)
+            edges = above[[0, -1]] + (0, 1)
+        else:
+            mask = np.zeros(len(prof.power_w) + 2, np.int8)
+            mask[above + 1] = 1
+            edges = np.flatnonzero(np.diff(mask))
         for a, b in zip(edges[::2], edges[1::2], strict=True):
             start, end = prof.t[a], prof.t[min(b, len(prof.t) - 1)]
             if end - start >= self.thr.high_power_min_s:
@@ -797,11 +803,11 @@ class LineSim:
         n = len(ts_ms)
         return {
             "record_id": ids,
-            "record_type": _constant(rtype.name, n),
+            "record_type": constant(rtype.name, n),
             "schema_version": np.full(n, SCHEMA_VERSION, dtype=np.int64),
-            "run_id": _constant(self.spec.run_id, n),
+            "run_id": constant(self.spec.run_id, n),
             "timestamp": ts_ms,
-            "line_id": _constant(self.line.id, n),
+            "line_id": constant(self.line.id, n),
         }
 
     def _telemetry_batch(self) -> pa.RecordBatch | None:
@@ -824,24 +830,22 @@ class LineSim:
             for c in (sm.train, sm.trip, sm.direction, sm.status, sm.prev, sm.next, sm.passengers)
         )
         ts_ms = self.spec.epoch_ms + np.round(ks * self.dt * 1000.0).astype(np.int64)
-        train_ids = pa.array([t.id for t in self.trains], pa.string()).take(pa.array(train_idx))
+        train_ids = pa.array([t.id for t in self.trains], pa.string()).take(_indices(train_idx))
         stations = pa.array(self.station_ids, pa.string())
         lat, lon = self.line.position(chain)
         stock = self.stock
         lf = pax / stock.capacity
         power_kw = power / 1000.0
-        ids = pc.binary_join_element_wise(
-            self.spec.run_id, "T", train_ids, pa.array(ts_ms).cast(pa.string()), "-"
-        )
+        ids = telemetry_ids(self.spec.run_id, [t.id for t in self.trains], train_idx, ts_ms)
         cols_out = self._common(TELEMETRY, ts_ms, ids)
         cols_out.update(
             {
                 "train_id": train_ids,
-                "trip_id": pa.array(self.trip_ids, pa.string()).take(pa.array(trip)),
+                "trip_id": self._trip_array().take(_indices(trip)),
                 "direction": direction,
-                "status": pa.array(STATUS, pa.string()).take(pa.array(status)),
-                "prev_station": stations.take(pa.array(prev)),
-                "next_station": stations.take(pa.array(nxt)),
+                "status": pa.array(STATUS, pa.string()).take(_indices(status)),
+                "prev_station": stations.take(_indices(prev)),
+                "next_station": stations.take(_indices(nxt)),
                 "chainage_m": chain,
                 "latitude": lat,
                 "longitude": lon,
@@ -859,6 +863,14 @@ class LineSim:
             }
         )
         return _to_batch(TELEMETRY, cols_out)
+
+    def _trip_array(self) -> pa.StringArray:
+        """Every trip id so far as an Arrow column (extended, not rebuilt, as trips are added)."""
+        done = len(self._trips)
+        if done < len(self.trip_ids):
+            new = pa.array(self.trip_ids[done:], pa.string())
+            self._trips = pa.concat_arrays([self._trips, new]) if done else new
+        return self._trips
 
     def _rows_batch(
         self, rtype: RecordType, rows: list[tuple[Any, ...]], id_of: Any, names: tuple[str, ...]
@@ -938,18 +950,17 @@ class LineSim:
         )
 
 
-def _constant(value: str, n: int) -> pa.Array:
-    """A string column holding ``value`` n times (built from its buffers: offsets and bytes)."""
-    raw = value.encode()
-    offsets = np.arange(0, (n + 1) * len(raw), len(raw) or 1, dtype=np.int32)[: n + 1]
-    if not raw:
-        offsets = np.zeros(n + 1, dtype=np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(raw * n))
+def _indices(a: np.ndarray) -> pa.Array:
+    """Row positions for ``take`` (typed: an untyped ``pa.array`` of a NumPy array infers its
+    type, which costs about 130 us per call here)."""
+    return pa.array(a, pa.int64())
 
 
 def _round(f: Field, col: Any) -> Any:
     if f.decimals is not None and isinstance(col, np.ndarray):
-        return np.round(col, f.decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
+        out = np.round(col, f.decimals)
+        out += 0.0  # turns -0.0 into 0.0
+        return out
     if f.decimals is not None and isinstance(col, list):
         return [None if v is None else round(float(v), f.decimals) + 0.0 for v in col]
     return col
@@ -961,7 +972,7 @@ def _to_batch(rtype: RecordType, cols: dict[str, Any]) -> pa.RecordBatch:
     for f in rtype.fields:
         col = _round(f, cols[f.name])
         if f.kind == "timestamp":
-            arrays.append(pa.array(np.asarray(col, dtype=np.int64)).cast(f.arrow_type))
+            arrays.append(pa.array(np.asarray(col, dtype=np.int64), pa.int64()).cast(f.arrow_type))
         elif isinstance(col, pa.Array):
             arrays.append(col)
         else:

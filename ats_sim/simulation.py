@@ -11,24 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-import os
-import pickle
 import re
-import subprocess
-import sys
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
 
-from ats_sim._frames import read_frame
+from ats_sim._malloc import keep_freed_memory
 from ats_sim.engine import DAY, LineSim, RunSpec
 from ats_sim.errors import ConfigError
 from ats_sim.records import RECORD_TYPES, Batch
 from ats_sim.scenario import Scenario, load_scenario, parse_clock
+from ats_sim.workers import Worker, start_worker
+from ats_sim.workers import boundaries as boundaries_of
 
 __all__ = ["Simulation", "merge", "parse_duration", "parse_until"]
 
@@ -135,17 +132,6 @@ def make_spec(
     )
 
 
-def _boundaries(start: float, until: float | None, window_s: float) -> Iterator[float]:
-    k = 1
-    while True:
-        b = start + k * window_s
-        if until is not None and b >= until:
-            yield until
-            return
-        yield b
-        k += 1
-
-
 def _capped(boundaries: Iterable[float], until: float) -> Iterator[float]:
     for b in boundaries:
         if b >= until:
@@ -167,37 +153,32 @@ def merge(per_line: list[list[Batch]]) -> list[Batch]:
         table = pa.Table.from_batches(parts, schema=rtype.arrow_schema)
         ts = table.column("timestamp").cast(pa.int64()).to_numpy()
         order = np.argsort(ts, kind="stable")
-        merged = table.take(pa.array(order)).combine_chunks()
+        merged = table.take(pa.array(order, pa.int64())).combine_chunks()
         out.append(Batch(rtype, merged.to_batches()[0]))
     return out
 
 
-def _ipc(batch: pa.RecordBatch) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batch.schema) as w:
-        w.write_batch(batch)
-    return sink.getvalue().to_pybytes()
+def _line_weight(scenario: Scenario, line: Any) -> float:
+    """Rough work of simulating a line: trains in service, from its round trip and headway."""
+    trip_s = line.length_m / 10.0 + line.n_stations * 30.0 + line.turnaround_s
+    return trip_s / scenario.operations.line_headway_factor.get(line.id, 1.0)
 
 
-def _unpack(data: bytes) -> list[list[Batch]]:
-    payload = pickle.loads(data)
-    return [
-        [
-            Batch(RECORD_TYPES[name], pa.ipc.open_stream(raw).read_next_batch())
-            for name, raw in line_batches
-        ]
-        for line_batches in payload
-    ]
+def shares(scenario: Scenario, n: int) -> list[list[str]]:
+    """The lines split into ``n`` shares of about equal work, lightest share first.
 
-
-def _widen_pipe(stream: Any) -> None:
-    """Let a worker run up to about a window ahead of the parent (Linux; elsewhere a no-op)."""
-    try:
-        import fcntl
-
-        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
-    except (ImportError, OSError, ValueError, AttributeError):
-        pass
+    Heaviest line first, each to the share with the least work so far. The calling process
+    takes the first share, since it also merges every window.
+    """
+    loads = [0.0] * n
+    groups: list[list[str]] = [[] for _ in range(n)]
+    ranked = sorted(scenario.network.lines, key=lambda ln: -_line_weight(scenario, ln))
+    for ln in ranked:
+        k = loads.index(min(loads))
+        groups[k].append(ln.id)
+        loads[k] += _line_weight(scenario, ln)
+    order = sorted(range(n), key=lambda k: loads[k])
+    return [groups[k] for k in order if groups[k]]
 
 
 class Simulation:
@@ -283,9 +264,10 @@ class Simulation:
         ``boundaries`` (increasing simulation times) replaces the regular windows; a run that
         has an end stops there.
         """
+        keep_freed_memory()
         regular = boundaries is None
         if boundaries is None:
-            boundaries = _boundaries(self.start_s, self.spec.until_s, self.window_s)
+            boundaries = boundaries_of(self.start_s, self.spec.until_s, self.window_s)
         elif self.spec.until_s is not None:
             boundaries = _capped(boundaries, self.spec.until_s)
         if self.workers == 1:
@@ -300,44 +282,24 @@ class Simulation:
         yield from self._parallel(boundaries)
 
     def _parallel(self, boundaries: Iterable[float]) -> Iterator[list[Batch]]:
+        """This process simulates the first share of the lines, worker processes the rest."""
         ids = [ln.id for ln in self.scenario.network.lines]
-        groups = [ids[i :: self.workers] for i in range(self.workers)]
-        procs = []
-        # The workers import ats_sim from where this process did, installed or not.
-        root = str(Path(__file__).resolve().parent.parent)
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
-        }
-        for g in groups:
-            p = subprocess.Popen(
-                [sys.executable, "-m", "ats_sim._worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=env,
-            )
-            assert p.stdin is not None
-            _widen_pipe(p.stdout)
-            pickle.dump((self.spec, g, self.start_s, self.window_s), p.stdin)
-            p.stdin.close()
-            procs.append(p)
+        groups = shares(self.scenario, self.workers)
         position = {line_id: k for k, line_id in enumerate(ids)}
+        own = [LineSim(self.spec, self.scenario.network.line(i)) for i in groups[0]]
+        started: list[Worker] = []
         try:
+            for g in groups[1:]:
+                started.append(start_worker(self.spec, g, self.start_s, self.window_s))
             for b in boundaries:
                 slots: list[list[Batch]] = [[] for _ in ids]
-                for g, p in zip(groups, procs, strict=True):
-                    assert p.stdout is not None
-                    data = read_frame(p.stdout)
-                    if data.startswith(b"!"):
-                        raise RuntimeError(f"a simulation worker failed: {data[1:].decode()}")
-                    for line_id, batches in zip(g, _unpack(data[1:]), strict=True):
-                        slots[position[line_id]] = batches
+                for line_id, sim in zip(groups[0], own, strict=True):
+                    slots[position[line_id]] = sim.advance(b)
+                for w in started:
+                    for pos, name, data in w.read_window():
+                        slots[position[w.lines[pos]]].append(Batch(RECORD_TYPES[name], data))
                 self.now_s = b
                 yield merge(slots)
         finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-                p.wait(timeout=10)
-                if p.stdout is not None:
-                    p.stdout.close()
+            for w in started:
+                w.stop()

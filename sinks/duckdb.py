@@ -191,7 +191,7 @@ def first_occurrences(table: pa.Table) -> pa.Table:
     if len(pc.unique(ids)) == table.num_rows:  # unique() is about 4x faster than count_distinct
         return table
     _, first = np.unique(ids.to_numpy(zero_copy_only=False).astype(str), return_index=True)
-    return table.take(pa.array(np.sort(first)))
+    return table.take(pa.array(np.sort(first), pa.int64()))
 
 
 def unstored_rows(con: duckdb.DuckDBPyConnection, rtype: RecordType, table: pa.Table) -> pa.Table:

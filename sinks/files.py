@@ -246,7 +246,7 @@ class FileSink(Sink):
         out = []
         for day in np.unique(days):
             idx = np.flatnonzero(days == day)
-            out.append((int(day), Batch(batch.type, batch.data.take(pa.array(idx)))))
+            out.append((int(day), Batch(batch.type, batch.data.take(pa.array(idx, pa.int64())))))
         return out
 
     def _folder(self, rtype: RecordType, day: int) -> tuple[Path, int]:

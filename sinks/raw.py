@@ -177,7 +177,7 @@ def content_fallback(batch: Batch, exact: np.ndarray | None = None) -> pa.Array:
         return pa.nulls(batch.num_rows, pa.string())
     if not exact.any():
         return json_lines_array(batch)
-    odd = pa.array(~exact)
+    odd = pa.array(~exact, pa.bool_())
     encoded = json_lines_array(Batch(batch.type, batch.data.filter(odd)))
     return pc.replace_with_mask(pa.nulls(batch.num_rows, pa.string()), odd, encoded)
 

@@ -1,0 +1,84 @@
+"""Worker processes: the same records however the lines are spread, and failures named."""
+
+from __future__ import annotations
+
+import pytest
+
+import ats_sim.workers
+from ats_sim.scenario import load_scenario
+from ats_sim.simulation import Simulation, shares
+from tests.core.test_determinism import digest
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_workers_forked_or_started_afresh_give_the_records_of_one_process(
+    start: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ats_sim.workers, "START", start)
+    kw = dict(until="90m", seed=5, telemetry_interval_s=7)
+    one = digest(Simulation("disruption", workers=1, **kw))  # type: ignore[arg-type]
+    two = digest(Simulation("disruption", workers=2, **kw))  # type: ignore[arg-type]
+    assert one == two
+    assert one[1] > 5_000
+
+
+def test_lines_are_shared_by_their_work_lightest_share_in_the_calling_process() -> None:
+    sc = load_scenario("weekday")
+    assert shares(sc, 1) == [["R", "B"]]
+    assert shares(sc, 2) == [["B"], ["R"]]  # B is the shorter line, with fewer stations
+    assert shares(sc, 5) == [["B"], ["R"]]  # never an empty share
+
+
+def test_a_worker_that_fails_is_reported_with_its_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault no real input produces on demand: the worker's line simulation raises."""
+
+    def broken(self, until):  # type: ignore[no-untyped-def]
+        if self.line.id == "R":
+            raise ValueError("profile table corrupt")
+        return original(self, until)
+
+    original = ats_sim.workers.LineSim.advance
+    monkeypatch.setattr(ats_sim.workers.LineSim, "advance", broken)
+    sim = Simulation("weekday", until="30m", workers=2)
+    with pytest.raises(
+        RuntimeError, match="simulation worker failed: ValueError: profile table corrupt"
+    ):
+        for _ in sim.windows():
+            pass
+
+
+def test_a_worker_that_dies_is_reported_with_its_exit_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    def dies(self, until):  # type: ignore[no-untyped-def]
+        if self.line.id == "R":
+            os._exit(7)
+        return original(self, until)
+
+    original = ats_sim.workers.LineSim.advance
+    monkeypatch.setattr(ats_sim.workers.LineSim, "advance", dies)
+    with pytest.raises(RuntimeError, match=r"ended before the run did \(lines R; exit status 7\)"):
+        for _ in Simulation("weekday", until="30m", workers=2).windows():
+            pass
+
+
+def test_stopping_early_leaves_no_worker_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    pids: list[int] = []
+
+    def recorded(*args):  # type: ignore[no-untyped-def]
+        w = start(*args)
+        pids.append(w.pid)
+        return w
+
+    start = ats_sim.workers.start_worker
+    monkeypatch.setattr("ats_sim.simulation.start_worker", recorded)
+    windows = Simulation("weekday", until="3h", workers=2).windows()
+    next(windows)
+    windows.close()
+    assert len(pids) == 1
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not a zombie
+        os.kill(pids[0], 0)
