@@ -9,12 +9,14 @@ are :class:`TransientSinkError`, which the sink retries on a fresh session.
 Works with snowflake-connector-python 3.12 to 5.x: it uses only ``snowflake.connector.connect``,
 cursors' ``execute``/``fetchall``, ``close`` and the ``errno`` of the connector's errors; the
 parameters whose defaults differ between 4.x and 5.x are set per version
-(:func:`connector_major_version`). The connector's loggers are kept quiet unless the application
-set their levels (:func:`quiet_connector_logs`).
+(:func:`connector_major_version`). The connector's loggers are kept quiet, and its tracebacks
+hidden, unless the application set their levels (:func:`quiet_connector_logs`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import inspect
 import logging
 import re
@@ -39,13 +41,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Loggers the connector (and the AWS SDK it brings) would fill, and the level each is kept at:
-#: at DEBUG the connector logs every HTTP request; on a dead server its HTTP layer logs each
-#: retry, where the sink already logs one line per failed attempt.
+#: Loggers the connector (and the AWS SDK it brings) would fill, and the level each is kept at
+#: unless the application set one: at DEBUG the connector logs every HTTP request, and every
+#: retried request with its traceback. Its warnings (TLS and OCSP settings) are kept. Its HTTP
+#: layer (``network``, and the ``vendored`` urllib3 and requests) logs a failed request at ERROR,
+#: with a traceback, just before the connector raises it; the sink reports that error itself,
+#: in one line, so those records are only kept at CRITICAL, which they never reach.
 _NOISY_LOGGERS = {
     "snowflake.connector": logging.WARNING,
-    "snowflake.connector.network": logging.ERROR,
-    "snowflake.connector.vendored": logging.ERROR,
+    "snowflake.connector.network": logging.CRITICAL,
+    "snowflake.connector.vendored": logging.CRITICAL,
     "snowflake.connector._core": logging.ERROR,  # 5.x's Rust core: proxy, IMDS, telemetry chatter
     "botocore": logging.WARNING,
     "boto3": logging.WARNING,
@@ -61,18 +66,52 @@ def connector_major_version() -> int:
 
 
 def quiet_connector_logs() -> None:
-    """Keep the connector's loggers quiet unless the application set their levels itself.
+    """Keep the connector's loggers quiet, and its tracebacks off, unless the application asks.
 
     A root logger at DEBUG (as in a test run or ``ats-sim -v``) would otherwise print thousands
-    of lines per flush. A logger whose level the application set is left alone. The 4.x
-    connector's statement-cancel threads, which print a traceback when the server they try to
-    reach is gone, are routed to this module's DEBUG log instead (see :func:`_quiet_cancel_threads`).
+    of lines per flush, and on a dead server a traceback per retried request: every error the
+    connector logs, it also raises, and the sink reports it in one line. So the loggers of
+    :data:`_NOISY_LOGGERS` get their level here unless the application set one, and every
+    ``snowflake.connector`` logger drops the tracebacks of its records unless it is enabled for
+    DEBUG, which only an application can ask for (:class:`_NoTraceback`). The 4.x connector's
+    statement-cancel threads, which print a traceback when the server they try to reach is gone,
+    are routed to this module's DEBUG log instead (see :func:`_quiet_cancel_threads`).
     """
     for name, level in _NOISY_LOGGERS.items():
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET:
             logger.setLevel(level)
+    # The module of PUT (4.x), which the connector imports only when first needed: its loggers
+    # must exist now to get the filter. 5.x has none (its core does the transfer).
+    with contextlib.suppress(ImportError):
+        importlib.import_module("snowflake.connector.file_transfer_agent")
+    for name, known in list(logging.root.manager.loggerDict.items()):
+        connector = name == "snowflake.connector" or name.startswith("snowflake.connector.")
+        if connector and isinstance(known, logging.Logger) and _NO_TRACEBACK not in known.filters:
+            known.addFilter(_NO_TRACEBACK)
     _quiet_cancel_threads()
+
+
+class _NoTraceback(logging.Filter):
+    """Drops a record's traceback (its one-line message stays) unless its logger logs DEBUG.
+
+    Attached to each connector logger, so it sees the records that logger creates, before any
+    handler does. The connector logs a handled failure (a retried request, a failed PUT worker)
+    with its traceback, at WARNING or ERROR, and then raises or retries; an application that
+    wants those tracebacks sets the connector's loggers to DEBUG.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (record.exc_info or record.exc_text or record.stack_info) and not logging.getLogger(
+            record.name
+        ).isEnabledFor(logging.DEBUG):
+            record.exc_info = None
+            record.exc_text = None
+            record.stack_info = None
+        return True
+
+
+_NO_TRACEBACK = _NoTraceback()
 
 
 _cancel_hook_installed = False

@@ -8,6 +8,8 @@
   killed and restarted.
 - ``password`` (function): a distinctive ``SNOWFLAKE_PASSWORD``; ``SNOWFLAKE_HOME`` points at an
   empty temporary folder so no developer's own ``connections.toml`` is read.
+- ``cli``: runs ``python -m ats_sim.cli ARGS`` from this checkout as its own process, as a user
+  would (``cli.run`` to completion, ``cli.start`` in the background), with the test's environment.
 
 The connector talks to the servers exactly as to Snowflake (``host``, ``port``, ``protocol=http``
 in the sink URL); nothing is patched in process. fakesnow not installed: the tests skip, except
@@ -31,6 +33,7 @@ from urllib.parse import urlencode
 import pytest
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 #: The password every test uses: distinctive, so a leak anywhere is found by a plain search.
 PASSWORD = "Xq9!sekr1t-ZEBRA-4471"
 
@@ -237,9 +240,49 @@ def sql() -> Any:
             paramstyle="qmark",
         )
         try:
-            rows: list[tuple[Any, ...]] = conn.cursor().execute(statement, params).fetchall()
+            cursor = conn.cursor()
+            cursor.execute(statement, params)
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
             return rows
         finally:
             conn.close()
 
     return run
+
+
+class Cli:
+    """``ats-sim ARGS`` as its own process, from this checkout, with this process's environment."""
+
+    @staticmethod
+    def env() -> dict[str, str]:
+        """The environment: this one, the checkout on ``PYTHONPATH``, no colours, wide lines."""
+        path = os.pathsep.join(p for p in [str(REPO), os.environ.get("PYTHONPATH", "")] if p)
+        return {**os.environ, "PYTHONPATH": path, "NO_COLOR": "1", "COLUMNS": "200"}
+
+    def run(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        """Run to completion: exit status, stdout, stderr."""
+        return subprocess.run(
+            [sys.executable, "-m", "ats_sim.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env(),
+            cwd=REPO,
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """Start in the background, stdout and stderr piped."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "ats_sim.cli", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(),
+            cwd=REPO,
+        )
+
+
+@pytest.fixture
+def cli() -> Cli:
+    """:class:`Cli`: ``cli.run("schema", "apply", url)``, ``cli.start("run", ...)``."""
+    return Cli()

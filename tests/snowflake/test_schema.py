@@ -1,4 +1,4 @@
-"""``apply_schema`` for Snowflake, and the same answers as DuckDB from one run.
+"""``apply_schema`` and ``ats-sim schema apply`` for Snowflake, and the same answers as DuckDB.
 
 fakesnow runs most of ``sql/snowflake`` as Snowflake would, with two gaps, each named in the
 test that meets it: it has no roles or grants (the reader-role statements are checked as
@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import socket
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from sqlglot import exp
 import ats_sim
 from sinks import FanOut, TerminalSinkError, open_sink
 from sinks.duckdb import reading
+from sinks.ingest_messages import DEAD_LETTER_TABLE
 from sinks.schema import RAW_TABLE, TYPED_TABLES, VIEWS
 from sinks.snowflake import apply_schema, schema_statements
 from sinks.snowflake_conn import resolve_target
@@ -121,6 +123,105 @@ def test_dynamic_tables_on_fakesnow_are_snapshots_so_reapplying_the_schema_stand
     assert sql(fakesnow_port, database, "SELECT COUNT(*) FROM ATS_TRANSFORMED") == [(0,)]
     apply_schema(url, roles=False)
     assert sql(fakesnow_port, database, "SELECT COUNT(*) FROM ATS_TRANSFORMED") == [(telemetry,)]
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+#: What ``schema apply`` creates, as the rest of the project names it.
+EVERY_TABLE_AND_VIEW = (RAW_TABLE, DEAD_LETTER_TABLE, *TYPED_TABLES.values(), *VIEWS)
+
+
+def test_the_schema_apply_command_creates_everything_and_is_safe_to_run_twice(
+    password: str, fakesnow_port: int, database: str, url_for: Any, sql: Any, cli: Any
+) -> None:
+    """``ats-sim schema apply URL --no-roles --target-lag "2 minutes"``, run as a user runs it,
+    twice: exit 0 both times, the same statements listed, and every table and view exists."""
+    url = url_for(fakesnow_port, database)
+    args = ("schema", "apply", url, "--no-roles", "--target-lag", "2 minutes")
+    first = cli.run(*args)
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.strip().splitlines()
+    assert lines[0].strip() == f"CREATE DATABASE IF NOT EXISTS {database}"
+    assert lines[-1] == f"schema applied: {len(lines) - 1} statements"
+    assert sum("DYNAMIC TABLE" in ln for ln in lines) == len(TYPED_TABLES)
+    assert not any("ROLE" in ln for ln in lines)
+    for name in EVERY_TABLE_AND_VIEW:
+        assert sql(fakesnow_port, database, f"SELECT COUNT(*) FROM {name}") == [(0,)], name
+
+    second = cli.run(*args)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == first.stdout
+    for name in EVERY_TABLE_AND_VIEW:
+        assert sql(fakesnow_port, database, f"SELECT COUNT(*) FROM {name}") == [(0,)], name
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "snowflake://fakeaccount/ATS/PUBLIC?warehouse=TEST_WH",
+            "error: a snowflake:// URL needs the user: snowflake://USER@ACCOUNT/DATABASE/SCHEMA",
+        ),
+        (
+            "snowflake://ats_writer@fakeaccount/ATS/PUBLIC/EXTRA?warehouse=TEST_WH",
+            "error: a snowflake:// URL path is /DATABASE or /DATABASE/SCHEMA, not '/ATS/PUBLIC/EXTRA'",
+        ),
+        (
+            "snowflake://ats_writer@fakeaccount/ATS/PUBLIC",
+            "error: schema apply snowflake:// needs a warehouse for the dynamic tables to refresh "
+            "on: add ?warehouse=NAME",
+        ),
+    ],
+    ids=["no-user", "path-too-long", "no-warehouse"],
+)
+def test_the_schema_apply_command_refuses_a_bad_url_in_one_line(
+    password: str, cli: Any, url: str, expected: str
+) -> None:
+    """A URL that names no user, too deep a path, or no warehouse: exit 2, one line on stderr."""
+    result = cli.run("schema", "apply", url, "--no-roles")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith(expected), result.stderr
+
+
+def test_the_schema_apply_command_says_a_refused_login_in_one_line_without_the_password(
+    password: str, fakesnow_plus: Any, url_for: Any, cli: Any
+) -> None:
+    """Snowflake refuses the password (fakesnow accepts any, so the server answers as Snowflake
+    does, code 390100): exit 2, one line naming the user and SNOWFLAKE_PASSWORD, no secret."""
+    server = fakesnow_plus(
+        [
+            {
+                "when": "login",
+                "user": "ats_writer",
+                "code": "390100",
+                "message": "Incorrect username or password was specified.",
+            }
+        ]
+    )
+    result = cli.run("schema", "apply", url_for(server.port, "ATS"), "--no-roles")
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(
+        "error: Snowflake refused the login of ats_writer: incorrect username or password; "
+        "check the user and SNOWFLAKE_PASSWORD"
+    ), line
+    assert password not in result.stderr + result.stdout
+
+
+def test_the_schema_apply_command_says_an_unreachable_server_in_one_line(
+    password: str, url_for: Any, cli: Any
+) -> None:
+    """Nothing listens on the port: exit 2, one line saying Snowflake is unreachable, where."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    result = cli.run("schema", "apply", url_for(port, "ATS", login_timeout=2), "--no-roles")
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: Snowflake unreachable while "), line
+    assert f"127.0.0.1:{port}" in line
 
 
 # -- the same answers as DuckDB --------------------------------------------------------------------
