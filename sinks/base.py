@@ -105,6 +105,8 @@ class Sink(abc.ABC):
         self._buffered = 0
         self._oldest: float | None = None
         self._closed = False
+        #: The error of the last flush that gave up, until a flush succeeds.
+        self._gave_up: TransientSinkError | None = None
 
     @classmethod
     def from_url(cls, url: SinkURL, **options: Any) -> Self:
@@ -129,6 +131,9 @@ class Sink(abc.ABC):
 
     def flush(self) -> None:
         """Write everything buffered and make it durable; retries transient failures."""
+        self._flush(self.max_retries)
+
+    def _flush(self, retries: int) -> None:
         if not self._buffer:
             return
         batches = self._buffer
@@ -139,10 +144,13 @@ class Sink(abc.ABC):
                 break
             except TransientSinkError as exc:
                 attempt += 1
-                if attempt > self.max_retries:
-                    raise TransientSinkError(
-                        f"{self.scheme} sink: gave up after {self.max_retries} retries: {exc}"
-                    ) from exc
+                if attempt > retries:
+                    if self._gave_up is not None:  # the last try of close(): the first error
+                        raise self._gave_up from exc
+                    self._gave_up = TransientSinkError(
+                        f"{self.scheme} sink: gave up after {retries} retries: {exc}"
+                    )
+                    raise self._gave_up from exc
                 self.stats.retries += 1
                 wait = self.retry_backoff_s * 2 ** (attempt - 1)
                 log.warning(
@@ -162,13 +170,19 @@ class Sink(abc.ABC):
         self._buffer = []
         self._buffered = 0
         self._oldest = None
+        self._gave_up = None
 
     def close(self) -> None:
-        """Flush, then release every resource. Safe to call twice."""
+        """Flush, then release every resource. Safe to call twice.
+
+        After a flush that gave up, closing tries the write once more without a new round of
+        retries (the caller has the error already and should not wait for it twice); if that
+        fails too, the first error is raised again.
+        """
         if self._closed:
             return
         try:
-            self.flush()
+            self._flush(self.max_retries if self._gave_up is None else 0)
         finally:
             self._closed = True
             self._close()

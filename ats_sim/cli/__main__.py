@@ -1,5 +1,5 @@
 """``python -m ats_sim.cli``: the same as the ``ats-sim`` command."""
 
-from ats_sim.cli.main import app
+from ats_sim.cli.main import main
 
-app(prog_name="ats-sim")
+main()

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
+import threading
 
 import typer
 
 from ats_sim.cli.common import err_console, guarded
 
-__all__ = ["app", "err_console", "guarded"]
+__all__ = ["app", "err_console", "guarded", "main"]
 
 app = typer.Typer(
     name="ats-sim",
@@ -50,3 +52,28 @@ _COMMAND_MODULES = (
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(_name).register(app)
+
+
+def _lingering_threads() -> list[threading.Thread]:
+    main = threading.main_thread()
+    return [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
+
+
+def main() -> None:
+    """The ``ats-sim`` program.
+
+    After a command that failed, the program ends at once instead of waiting for threads a
+    client library left running (the Snowflake connector's request-cancelling thread keeps
+    retrying a server that is gone for minutes). By then every sink has been closed: what was
+    delivered is durable and what was not has been reported.
+    """
+    try:
+        app(prog_name="ats-sim")
+    except SystemExit as exc:
+        code = exc.code
+        if code not in (0, None) and _lingering_threads():
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code if isinstance(code, int) else 1)
+        raise

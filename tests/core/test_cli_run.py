@@ -99,3 +99,21 @@ def test_bad_sink_urls_give_one_line_and_exit_status_2(tmp_path: Path) -> None:
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and expected in lines[0], (url, proc.stderr)
         assert "secret" not in proc.stderr
+
+
+def test_a_failed_command_does_not_wait_for_threads_a_client_library_left_running() -> None:
+    """The Snowflake connector leaves a non-daemon thread retrying a dead server for minutes;
+    a command that failed ends at once with its one line and status (a sleeping thread stands
+    in for the connector's, which a test cannot make linger on demand)."""
+    code = (
+        "import sys, threading, time\n"
+        "threading.Thread(target=time.sleep, args=(120,)).start()\n"
+        "sys.argv = ['ats-sim', 'run', 'no-such-scenario']\n"
+        "from ats_sim.cli.main import main\n"
+        "main()\n"
+    )
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=100)
+    assert time.monotonic() - started < 30
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("error: ") and len(out.stderr.strip().splitlines()) == 1

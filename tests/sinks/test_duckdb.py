@@ -134,6 +134,31 @@ def test_a_locked_file_is_a_transient_error_and_the_batch_is_kept(tmp_path: Path
     assert read_table(path, "alert").num_rows == 2
 
 
+def test_closing_after_a_flush_gave_up_tries_once_more_without_retrying(tmp_path: Path) -> None:
+    """The caller already has the give-up error: closing makes one more attempt, not a second
+    round of retries and waits; if it fails too, the error says so and nothing is claimed."""
+    path = tmp_path / "ats.duckdb"
+    sink = open_sink(
+        f"duckdb://{path}",
+        lock_timeout_s=0.2,
+        max_retries=2,
+        retry_backoff_s=0.05,
+        batch_records=10,
+    )
+    sink.write_batch(make_batch("alert", [{"timestamp": 0}]))
+    holder = _hold_lock(path, read_only=True)
+    try:
+        with pytest.raises(TransientSinkError, match="gave up after 2 retries"):
+            sink.flush()
+        assert sink.stats.retries == 2
+        with pytest.raises(TransientSinkError, match="gave up after 2 retries"):
+            sink.close()
+        assert sink.stats.retries == 2 and sink.stats.records == 0
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_reader_waits_for_a_writer_then_gives_up_as_transient(tmp_path: Path) -> None:
     """connect_readonly retries while a writer holds the file, up to its timeout."""
     path = tmp_path / "ats.duckdb"
