@@ -10,8 +10,8 @@ The bulk path, per flush: the buffered records become one Parquet file of two st
 (``RECORD_METADATA`` and ``RECORD_CONTENT``, built by :mod:`sinks.raw`), ``PUT`` to a temporary
 stage of the session, then ``COPY INTO ATS_RAW_JSON FROM (SELECT PARSE_JSON($1:...), ...)``, so
 both columns are VARIANT objects, never JSON text. Against fakesnow the whole path (JSON,
-Parquet, PUT, COPY) moves 20-25k records/s, two to three hundred times one ``INSERT`` per record
-on the same server (``benchmarks/snowflake_bench.py``; real Snowflake figures differ).
+Parquet, PUT, COPY) moves 57k-146k records/s (flushes of 1,000 to 100,000), 580 to 1,500 times
+one ``INSERT`` per record on the same server (``benchmarks/snowflake_bench.py``; real Snowflake figures differ).
 
 The session's role needs USAGE on the database, schema and warehouse, INSERT and SELECT on
 ``ATS_RAW_JSON``, CREATE STAGE on the schema (or a ``stage`` it may read and write) and, for
