@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pyarrow as pa
 
-from ats_sim._malloc import keep_freed_memory
+from ats_sim._malloc import tune_allocators
 from ats_sim.engine import DAY, LineSim, RunSpec
 from ats_sim.errors import ConfigError
 from ats_sim.records import RECORD_TYPES, Batch
@@ -264,7 +264,7 @@ class Simulation:
         ``boundaries`` (increasing simulation times) replaces the regular windows; a run that
         has an end stops there.
         """
-        keep_freed_memory()
+        tune_allocators()
         regular = boundaries is None
         if boundaries is None:
             boundaries = boundaries_of(self.start_s, self.spec.until_s, self.window_s)

@@ -122,6 +122,16 @@ def rows(quick: bool = False) -> list[Row]:
     )
     out.append(("  engine vs lean variant", rate / lean_rate, "ratio", rate / lean_rate, "", None))
     one = _child(1, 1, keep=False, repeat=repeat)
+    out.append(
+        (
+            "  same weekday streamed (records handed on, not kept)",
+            one["records"] / one["seconds"],
+            "records/s",
+            None,
+            "",
+            None,
+        )
+    )
     if not quick:
         week = _child(7, 1, keep=False)
         ratio = week["maxrss_mb"] / one["maxrss_mb"]

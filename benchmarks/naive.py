@@ -5,7 +5,8 @@ per tick) the way a first attempt would: every train is a SimPy process that wak
 tick, integrates its motion with scalar Python arithmetic, computes each field in Python
 (position interpolated along the line, load factor, weight, energy, flags, record id) and
 appends a dict; every 300 simulated seconds (the engine's window) the dicts become an Arrow
-batch of the record schema, the form in which the engine hands records on.
+batch of the record schema, the form in which the engine hands records on, and the batches
+are kept in memory, as the engine's into-memory replay keeps its records.
 
 Only its speed is of interest: its passenger model is a constant load and its dwell a
 constant 30 s. ``lean=True`` is the older, leaner variant kept for comparison: fewer fields,
@@ -36,6 +37,7 @@ def naive_replay(hours: float, interval_s: float = 1.0, *, lean: bool = False) -
     stock = RollingStock()
     env = simpy.Environment()
     records: list[dict[str, Any]] = []
+    kept: list[pa.RecordBatch] = []
     made = 0
     schema = TELEMETRY.arrow_schema
     run_id = "naive-s7"
@@ -143,6 +145,7 @@ def naive_replay(hours: float, interval_s: float = 1.0, *, lean: bool = False) -
             yield env.timeout(WINDOW_S)
             if not lean:
                 batch = pa.RecordBatch.from_pylist(records, schema=schema)
+                kept.append(batch)  # kept in memory, as the engine's row keeps its records
                 made += batch.num_rows
             else:
                 made += len(records)
