@@ -107,6 +107,7 @@ class Sink(abc.ABC):
         self._closed = False
         #: The error of the last flush that gave up, until a flush succeeds.
         self._gave_up: TransientSinkError | None = None
+        self._closing = False
 
     @classmethod
     def from_url(cls, url: SinkURL, **options: Any) -> Self:
@@ -131,11 +132,9 @@ class Sink(abc.ABC):
 
     def flush(self) -> None:
         """Write everything buffered and make it durable; retries transient failures."""
-        self._flush(self.max_retries)
-
-    def _flush(self, retries: int) -> None:
         if not self._buffer:
             return
+        retries = 0 if self._closing and self._gave_up is not None else self.max_retries
         batches = self._buffer
         attempt = 0
         while True:
@@ -182,7 +181,8 @@ class Sink(abc.ABC):
         if self._closed:
             return
         try:
-            self._flush(self.max_retries if self._gave_up is None else 0)
+            self._closing = True
+            self.flush()
         finally:
             self._closed = True
             self._close()
