@@ -8,7 +8,6 @@ an ingester is killed and restarted, when the server restarts, or when a COMMIT'
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import signal
 import subprocess
@@ -17,7 +16,6 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import orjson
@@ -38,20 +36,9 @@ from sinks.ingest_snowflake import SnowflakeWarehouse
 from sinks.kafka import topics_for
 from sinks.schema import statements
 from sinks.snowflake import apply_schema
+from tests.snowflake_fixtures import snowflake_fixtures
 
-
-def _snowflake_fixtures() -> ModuleType:
-    """tests/snowflake/conftest.py, loaded by path: only the root conftest may name plugins, so
-    its fixtures are imported into this module explicitly."""
-    path = Path(__file__).resolve().parents[1] / "snowflake" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("ats_tests_snowflake_fixtures", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_sf = _snowflake_fixtures()
+_sf = snowflake_fixtures()  # only the root conftest may name plugins
 fakesnow_port = _sf.fakesnow_port
 fakesnow_plus = _sf.fakesnow_plus
 password = _sf.password

@@ -13,29 +13,19 @@ over HTTP), loaded from that file rather than copied.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from tests.snowflake_fixtures import snowflake_fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 IN_CI = os.environ.get("CI", "").strip().lower() == "true"
 
 
-def _snowflake_conftest() -> ModuleType:
-    path = ROOT / "tests" / "snowflake" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("ats_sim_tests_snowflake_fixtures", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_snowflake = _snowflake_conftest()
+_snowflake = snowflake_fixtures()
 fakesnow_port = _snowflake.fakesnow_port
 password = _snowflake.password
 database = _snowflake.database
