@@ -3,12 +3,14 @@
 While a line runs, the engine only notes *which* telemetry ticks each train phase covers: a
 :class:`Span` (ticks ``k0 <= k < k1``, the phase, the train). When a window's records are
 built, :func:`draw` turns every span into its samples with a handful of NumPy calls: phases
-without a run profile (dwelling, turning round) all at once, and running phases grouped by
-their (shared, cached) run profile, one interpolation per profile rather than one per span.
+without a run profile (dwelling, turning round) all at once, and every running sample at once
+against the knots of the window's run profiles laid end to end (one search finds each
+sample's knot, then ``np.interp``'s own formula is applied elementwise).
 
-The arithmetic is the per-sample arithmetic of a phase (see :class:`ats_sim.engine.Phase`),
-done elementwise in the same order, so the values do not depend on how spans are grouped: a
-window of any size, and any number of worker processes, give the same samples.
+The arithmetic is the per-sample arithmetic of a phase (see :class:`ats_sim.engine.Phase`)
+and of ``np.interp``, done elementwise in the same order, so the values do not depend on how
+spans are grouped: a window of any size, and any number of worker processes, give the same
+samples (``tests/core/test_sampling.py`` holds them to one ``np.interp`` per sample).
 """
 
 from __future__ import annotations
