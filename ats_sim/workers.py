@@ -64,7 +64,12 @@ def _read_exact(fd: int, n: int) -> bytearray:
     buf = bytearray(n)
     view, got = memoryview(buf), 0
     while got < n:
-        k = os.readv(fd, [view[got:]])
+        if hasattr(os, "readv"):  # straight into the buffer
+            k = os.readv(fd, [view[got:]])
+        else:  # Windows
+            chunk = os.read(fd, n - got)
+            k = len(chunk)
+            view[got : got + k] = chunk
         if k == 0:
             raise EOFError
         got += k

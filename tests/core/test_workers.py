@@ -22,6 +22,16 @@ def test_workers_forked_or_started_afresh_give_the_records_of_one_process(
     assert one[1] > 5_000
 
 
+def test_workers_read_without_readv_as_on_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where ``os.readv`` does not exist (Windows), frames are read with ``os.read``."""
+    import os
+
+    monkeypatch.setattr(ats_sim.workers, "START", "spawn")
+    monkeypatch.delattr(os, "readv")
+    kw = dict(until="30m", seed=5, telemetry_interval_s=3)
+    assert digest(Simulation("weekday", workers=2, **kw)) == digest(Simulation("weekday", **kw))  # type: ignore[arg-type]
+
+
 def test_lines_are_shared_by_their_work_lightest_share_in_the_calling_process() -> None:
     sc = load_scenario("weekday")
     assert shares(sc, 1) == [["R", "B"]]
