@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from dashboard_testdata import OLD_RUN, TINY_RUN, old_batches, tiny_batches, tiny_expected
 
+from ats_sim_testing import require
 from dashboard import queries as q
 from sinks.duckdb import connect_readonly
 from sinks.raw import raw_table
@@ -22,8 +23,8 @@ from sinks.schema import statements
 
 pytestmark = pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result:UserWarning")
 
-fakesnow = pytest.importorskip("fakesnow")
-snowflake_connector = pytest.importorskip("snowflake.connector")
+fakesnow = require("fakesnow", "the dashboard's Snowflake queries run on fakesnow")
+snowflake_connector = require("snowflake.connector", "the snowflake extra")
 
 
 def _code(stmt: str) -> str:

@@ -8,7 +8,6 @@ connector read, and the connector keeps the two-VARIANT ``ATS_RAW_JSON`` layout.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -16,16 +15,12 @@ from typing import Any
 import pytest
 from kafka_helpers import REPO
 
+from ats_sim_testing import require
 from sinks import parse_sink_url
 from sinks.kafka import _PRODUCER_DEFAULTS, _SINK_OPTIONS, DEFAULT_TOPICS, client_config, topics_for
 from sinks.schema import RAW_TABLE
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover - pyyaml is a dev dependency
-    if os.environ.get("CI", "").lower() == "true":
-        raise
-    pytest.skip("PyYAML is not installed: pip install pyyaml", allow_module_level=True)
+yaml = require("yaml", "PyYAML reads the deploy files: pip install pyyaml")
 
 CONNECT = REPO / "kafka_connect"
 

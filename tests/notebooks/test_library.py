@@ -13,6 +13,7 @@ import pytest
 import ats_sim
 from ats_sim.api import RunResult, load_duckdb, query, query_names
 from ats_sim.sweep import FIGURES, SweepError, sweep, vary
+from ats_sim_testing import require
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_importing_ats_sim_imports_no_driver_nor_the_dashboard() -> None:
 
 def test_a_result_is_pandas_arrow_and_polars(disrupted: RunResult) -> None:
     """The same records come out as pandas, Arrow and polars."""
-    pl = pytest.importorskip("polars")
+    pl = require("polars", "results as polars DataFrames")
     assert (
         len(disrupted.telemetry)
         == disrupted.arrow("telemetry").num_rows
