@@ -959,6 +959,8 @@ def _indices(a: np.ndarray) -> pa.Array:
 def _round(f: Field, col: Any) -> Any:
     if f.decimals is not None and isinstance(col, np.ndarray):
         out = np.round(col, f.decimals)
+        if out.dtype.kind != "f":  # whole numbers in a field with decimals: as floats
+            return out + 0.0
         out += 0.0  # turns -0.0 into 0.0
         return out
     if f.decimals is not None and isinstance(col, list):
