@@ -20,7 +20,6 @@ import numpy as np
 import pyarrow as pa
 
 from ats_sim._malloc import tune_allocators
-from ats_sim.columns import constant
 from ats_sim.engine import DAY, LineSim, RunSpec
 from ats_sim.errors import ConfigError
 from ats_sim.records import RECORD_TYPES, Batch
@@ -141,22 +140,8 @@ def _capped(boundaries: Iterable[float], until: float) -> Iterator[float]:
         yield b
 
 
-#: Columns that hold one value throughout a run's batches of a record type (the engine writes
-#: them so): a merge repeats the value instead of moving every row of them.
-_SAME_IN_EVERY_ROW = frozenset({"record_type", "run_id", "schema_version"})
-
-
-def _repeat(value: pa.Scalar, n: int) -> pa.Array:
-    if pa.types.is_string(value.type):
-        return constant(value.as_py(), n)
-    return pa.array(np.full(n, value.as_py()), value.type)
-
-
 def merge(per_line: list[list[Batch]]) -> list[Batch]:
-    """One batch per record type, rows ordered by timestamp, ties in line order.
-
-    Expects batches of one run, as the engine makes them (see ``_SAME_IN_EVERY_ROW``).
-    """
+    """One batch per record type, rows ordered by timestamp, ties in line order."""
     out = []
     for name, rtype in RECORD_TYPES.items():
         parts = [b.data for batches in per_line for b in batches if b.type.name == name]
@@ -168,16 +153,8 @@ def merge(per_line: list[list[Batch]]) -> list[Batch]:
         table = pa.Table.from_batches(parts, schema=rtype.arrow_schema)
         ts = table.column("timestamp").cast(pa.int64()).to_numpy()
         order = pa.array(np.argsort(ts, kind="stable"), pa.int64())
-        moved = [name for name in rtype.field_names if name not in _SAME_IN_EVERY_ROW]
-        taken = table.select(moved).take(order).combine_chunks().to_batches()[0]
-        n = len(order)
-        columns = [
-            _repeat(parts[0].column(name)[0], n)
-            if name in _SAME_IN_EVERY_ROW
-            else taken.column(name)
-            for name in rtype.field_names
-        ]
-        out.append(Batch(rtype, pa.RecordBatch.from_arrays(columns, schema=rtype.arrow_schema)))
+        merged = table.take(order).combine_chunks()
+        out.append(Batch(rtype, merged.to_batches()[0]))
     return out
 
 
