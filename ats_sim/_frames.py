@@ -1,7 +1,9 @@
-"""Length-prefixed frames on a byte stream: how worker processes hand results to their parent.
+"""Length-prefixed frames on a byte stream: how sweep workers (``python -m ats_sim.sweep``)
+exchange jobs and answers with their parent.
 
-Kept apart from :mod:`ats_sim._worker` so that importing :mod:`ats_sim` never imports the
-module that ``python -m ats_sim._worker`` runs as ``__main__``.
+Kept apart from :mod:`ats_sim.sweep` so that a worker, which runs that module as ``__main__``,
+never imports it a second time under its own name. (Line workers have their own framing, in
+:mod:`ats_sim.workers`.)
 """
 
 from __future__ import annotations
