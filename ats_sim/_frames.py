@@ -1,9 +1,6 @@
 """Length-prefixed frames on a byte stream: how sweep workers (``python -m ats_sim.sweep``)
-exchange jobs and answers with their parent.
-
-Kept apart from :mod:`ats_sim.sweep` so that a worker, which runs that module as ``__main__``,
-never imports it a second time under its own name. (Line workers have their own framing, in
-:mod:`ats_sim.workers`.)
+exchange jobs and answers with their parent. Line workers have their own framing, in
+:mod:`ats_sim.workers`.
 """
 
 from __future__ import annotations
