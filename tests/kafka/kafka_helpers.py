@@ -13,6 +13,10 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from ats_sim.records import Batch
+from sinks import open_sink
+from sinks.kafka import topics_for
+
 REPO = Path(__file__).resolve().parents[2]
 
 __all__ = [
@@ -21,10 +25,24 @@ __all__ = [
     "Received",
     "cli",
     "cli_env",
+    "produce_run",
     "produce_with_poison",
     "read_topics",
     "unique_prefix",
 ]
+
+
+def produce_run(
+    bootstrap: str, prefix: str, batches: list[Batch], partitions: int = 3
+) -> list[str]:
+    """Write ``batches`` with the Kafka sink to ``<prefix>telemetry`` and its sibling topics;
+    return those topics."""
+    with open_sink(
+        f"kafka://{bootstrap}/{prefix}telemetry?create_topics=true&partitions={partitions}"
+    ) as sink:
+        for b in batches:
+            sink.write_batch(b)
+    return sorted(set(topics_for(prefix + "telemetry").values()))
 
 
 def unique_prefix() -> str:

@@ -19,16 +19,22 @@ from typing import Any
 import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from kafka_helpers import POISON, REPO, cli_env, produce_with_poison, read_topics, unique_prefix
+from kafka_helpers import (
+    POISON,
+    REPO,
+    cli_env,
+    produce_run,
+    produce_with_poison,
+    read_topics,
+    unique_prefix,
+)
 
 import ats_sim
 from ats_sim.api import RunResult
 from ats_sim.records import RECORD_TYPES, Batch, json_lines
-from sinks import open_sink
 from sinks.duckdb import read_table, reading
 from sinks.ingest import Ingester
 from sinks.ingest_duckdb import DuckDBWarehouse
-from sinks.kafka import topics_for
 
 pytestmark = pytest.mark.kafka
 
@@ -37,17 +43,6 @@ pytestmark = pytest.mark.kafka
 def run() -> RunResult:
     """Weekday 05:30-06:30, 10 s telemetry: about 5,400 records of all three types."""
     return ats_sim.run("weekday", until="60m", seed=8, telemetry_interval_s=10)
-
-
-def produce_run(
-    bootstrap: str, prefix: str, batches: list[Batch], partitions: int = 3
-) -> list[str]:
-    with open_sink(
-        f"kafka://{bootstrap}/{prefix}telemetry?create_topics=true&partitions={partitions}"
-    ) as sink:
-        for b in batches:
-            sink.write_batch(b)
-    return sorted(set(topics_for(prefix + "telemetry").values()))
 
 
 def ingest(bootstrap: str, topics: list[str], db: Path, group: str, **kw: object) -> Ingester:

@@ -22,12 +22,12 @@ import orjson
 import pytest
 import sqlglot
 from confluent_kafka import Consumer, TopicPartition
-from kafka_helpers import POISON, REPO, cli, cli_env, produce_with_poison, read_topics
+from kafka_helpers import POISON, REPO, cli, cli_env, produce_run, produce_with_poison, read_topics
 
 import ats_sim
 from ats_sim.api import RunResult
-from ats_sim.records import Batch, json_lines
-from sinks import open_sink, open_sinks
+from ats_sim.records import json_lines
+from sinks import open_sinks
 from sinks.base import TerminalSinkError
 from sinks.duckdb import apply_schema as apply_duckdb_schema
 from sinks.duckdb import reading
@@ -56,16 +56,6 @@ FAST_FAIL = {"network_timeout": 2, "login_timeout": 2}
 def run() -> RunResult:
     """Weekday 05:30-06:30, 10 s telemetry: about 5,400 records of all three types."""
     return ats_sim.run("weekday", until="60m", seed=8, telemetry_interval_s=10)
-
-
-def produce(bootstrap: str, prefix: str, batches: list[Batch], partitions: int = 3) -> list[str]:
-    """Write ``batches`` with the Kafka sink to ``<prefix>telemetry`` and its sibling topics."""
-    with open_sink(
-        f"kafka://{bootstrap}/{prefix}telemetry?create_topics=true&partitions={partitions}"
-    ) as sink:
-        for b in batches:
-            sink.write_batch(b)
-    return sorted(set(topics_for(prefix + "telemetry").values()))
 
 
 def ingest(bootstrap: str, topics: list[str], url: str, group: str, **kw: Any) -> Ingester:
@@ -305,7 +295,7 @@ def test_ingester_killed_with_sigkill_mid_run_and_restarted_stores_each_record_o
     sql: Any,
 ) -> None:
     """SIGKILL while batches are being loaded, restart: every message in ATS_RAW_JSON exactly once."""
-    topics = produce(bootstrap, prefix, run.batches())
+    topics = produce_run(bootstrap, prefix, run.batches())
     total = sum(b.num_rows for b in run.batches())
     url = url_for(fakesnow_port, database)
     apply_schema(url, roles=False)
@@ -346,7 +336,7 @@ def test_snowflake_restarted_mid_ingest_loses_nothing_and_stores_nothing_twice(
 ) -> None:
     """The server is killed after the second batch and back two seconds later: the ingester
     retries the batch on a new session; every message is stored once."""
-    topics = produce(bootstrap, prefix, run.batches())
+    topics = produce_run(bootstrap, prefix, run.batches())
     server = fakesnow_plus()
     apply_schema(url_for(server.port, "ATS"), roles=False)
     restarter = threading.Timer(2.0, server.start)
@@ -381,7 +371,7 @@ def test_a_batch_committed_whose_answer_was_lost_is_not_stored_twice(
 ) -> None:
     """The worst case: the server commits a batch, then dies before answering. The ingester
     cannot know; it stores the batch again on the restarted server, which skips all of it."""
-    topics = produce(bootstrap, prefix, run.batches()[:4])
+    topics = produce_run(bootstrap, prefix, run.batches()[:4])
     server = fakesnow_plus(
         [{"when": "query", "sql": r"^COMMIT", "action": "exit_after", "times": 1}]
     )
