@@ -12,7 +12,7 @@ Telemetry is not produced by one SimPy timeout per train per tick: each train is
 NumPy, from the cached run profile of :mod:`ats_sim.physics`. Samples are drawn when a phase
 ends and at every window boundary, so all records before a boundary exist once the environment
 has reached it. The engine never touches a file or a socket; it returns Arrow record batches
-(built by :mod:`ats_sim.line_records`).
+(built by :mod:`ats_sim.window_batches`).
 """
 
 from __future__ import annotations
@@ -30,18 +30,15 @@ import numpy as np
 import pyarrow as pa
 import simpy
 
-from ats_sim.line_records import LineRecords
 from ats_sim.network import Line
 from ats_sim.physics import RunProfile, run_profile
 from ats_sim.records import (
-    ALERT,
-    STATION_EVENT,
-    TELEMETRY,
     Batch,
 )
 from ats_sim.ridership import LineDemand, PlatformQueue, day_factor, dwell_time_s, hour_windows
 from ats_sim.sampling import Span
 from ats_sim.scenario import HoldTrain, Scenario, SpeedRestriction, parse_clock
+from ats_sim.window_batches import LineNotes, window_batches
 
 __all__ = ["LineSim", "RunSpec"]
 
@@ -130,7 +127,7 @@ class Train:
         self.alerts: dict[str, str] = {}
 
 
-class LineSim(LineRecords):
+class LineSim(LineNotes):
     """One line's simulation. Call :meth:`advance` with increasing times to get its records."""
 
     def __init__(self, spec: RunSpec, line: Line) -> None:
@@ -774,19 +771,14 @@ class LineSim(LineRecords):
         )
 
     # ---- output -----------------------------------------------------------------------------
-    def advance(self, until: float) -> list[Batch]:
-        """Run the line up to ``until`` and return every record with a timestamp before it."""
+    def run_to(self, until: float) -> None:
+        """Run the line up to ``until``; every record with a timestamp before it is noted."""
         if until > self.env.now:
             self.env.run(until=until)
         for train in self.trains:
             self._sample(train, until)
-        out = []
-        for rtype, build in (
-            (TELEMETRY, self._telemetry_batch),
-            (STATION_EVENT, self._event_batch),
-            (ALERT, self._alert_batch),
-        ):
-            b = build()
-            if b is not None and b.num_rows:
-                out.append(Batch(rtype, b))
-        return out
+
+    def advance(self, until: float) -> list[Batch]:
+        """Run the line up to ``until`` and return every record with a timestamp before it."""
+        self.run_to(until)
+        return window_batches([self])

@@ -1,9 +1,9 @@
 """A whole run: every line of a scenario advanced window by window, in one process or several.
 
 :class:`Simulation` yields, per window of simulated time, one :class:`~ats_sim.records.Batch`
-per record type, merged across lines in timestamp order (ties keep line order). Lines are
-independent, so with ``workers=N`` each worker process simulates some lines and the parent
-merges the same windows in the same order: the records are identical to a one-worker run.
+per record type, rows in timestamp order (ties in line order). Lines are independent, so with
+``workers=N`` each worker process simulates some lines and the parent merges their windows
+into the same order: the records are identical to a one-worker run.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ats_sim._malloc import tune_allocators
 from ats_sim.engine import DAY, LineSim, RunSpec
 from ats_sim.errors import ConfigError
 from ats_sim.records import RECORD_TYPES, Batch
 from ats_sim.scenario import Scenario, load_scenario, parse_clock
+from ats_sim.window_batches import window_batches
 from ats_sim.workers import Worker, start_worker
 from ats_sim.workers import boundaries as boundaries_of
 
@@ -67,13 +69,18 @@ def _epoch_ms(scenario: Scenario) -> int:
 
 
 def parse_until(
-    scenario: Scenario, until: str | float | dt.datetime | dt.timedelta | None, days: float | None
+    scenario: Scenario,
+    until: str | float | dt.datetime | dt.timedelta | None,
+    days: float | None,
+    *,
+    before_start_ok: bool = False,
 ) -> float:
     """The end of a run in simulation seconds.
 
     ``until`` is a duration from the start of service (``"3h"``, seconds, a ``timedelta``) or a
     date-time (naive means the scenario's local time); ``days`` counts whole service days. With
-    neither, one service day.
+    neither, one service day. A date-time before the start of service is an error unless
+    ``before_start_ok`` (a live run may start and end before the first train).
     """
     start = parse_clock(scenario.operations.service_start)
     end = parse_clock(scenario.operations.service_end)
@@ -91,7 +98,7 @@ def parse_until(
         tz = ZoneInfo(scenario.timezone)
         local = until.astimezone(tz) if until.tzinfo else until.replace(tzinfo=tz)
         seconds = (local.timestamp() * 1000 - _epoch_ms(scenario)) / 1000
-        if seconds <= start:
+        if seconds <= start and not before_start_ok:
             raise ConfigError(
                 f"until={until.isoformat()} is before the start of service on {scenario.start_date}"
             )
@@ -140,21 +147,22 @@ def _capped(boundaries: Iterable[float], until: float) -> Iterator[float]:
         yield b
 
 
-def merge(per_line: list[list[Batch]]) -> list[Batch]:
-    """One batch per record type, rows ordered by timestamp, ties in line order."""
+def merge(parts: list[list[Batch]], line_ids: list[str]) -> list[Batch]:
+    """One batch per record type from batches that each hold some lines' rows in order: rows
+    by timestamp, ties in the order of ``line_ids``, rows of one line kept in their order."""
     out = []
     for name, rtype in RECORD_TYPES.items():
-        parts = [b.data for batches in per_line for b in batches if b.type.name == name]
-        if not parts:
+        tables = [b.data for batches in parts for b in batches if b.type.name == name]
+        if not tables:
             continue
-        if len(parts) == 1:
-            out.append(Batch(rtype, parts[0]))
+        if len(tables) == 1:
+            out.append(Batch(rtype, tables[0]))
             continue
-        table = pa.Table.from_batches(parts, schema=rtype.arrow_schema)
-        ts = table.column("timestamp").cast(pa.int64()).to_numpy()
-        order = pa.array(np.argsort(ts, kind="stable"), pa.int64())
-        merged = table.take(order).combine_chunks()
-        out.append(Batch(rtype, merged.to_batches()[0]))
+        data = pa.concat_batches(tables)
+        ts = data.column("timestamp").cast(pa.int64()).to_numpy()
+        line = pc.index_in(data.column("line_id"), value_set=pa.array(line_ids)).to_numpy()
+        order = pa.array(np.lexsort((line, ts)), pa.int64())
+        out.append(Batch(rtype, data.take(order)))
     return out
 
 
@@ -165,7 +173,8 @@ def _line_weight(scenario: Scenario, line: Any) -> float:
 
 
 def shares(scenario: Scenario, n: int) -> list[list[str]]:
-    """The lines split into ``n`` shares of about equal work, lightest share first.
+    """The lines split into ``n`` shares of about equal work, lightest share first, each share's
+    lines in network order.
 
     Heaviest line first, each to the share with the least work so far. The calling process
     takes the first share, since it also merges every window.
@@ -178,7 +187,8 @@ def shares(scenario: Scenario, n: int) -> list[list[str]]:
         groups[k].append(ln.id)
         loads[k] += _line_weight(scenario, ln)
     order = sorted(range(n), key=lambda k: loads[k])
-    return [groups[k] for k in order if groups[k]]
+    position = {ln.id: k for k, ln in enumerate(scenario.network.lines)}
+    return [sorted(groups[k], key=position.__getitem__) for k in order if groups[k]]
 
 
 class Simulation:
@@ -224,7 +234,11 @@ class Simulation:
         if workers < 1:
             raise ConfigError(f"workers={workers}: must be at least 1")
         self.scenario = sc
-        until_s = None if forever else parse_until(sc, until, days)
+        # A run that emits from a given time (live) may end before service starts: it then
+        # simply has no records.
+        until_s = (
+            None if forever else parse_until(sc, until, days, before_start_ok=emit_from is not None)
+        )
         emit_from_s = None
         if emit_from is not None:
             emit_from_s = (emit_from.timestamp() * 1000 - _epoch_ms(sc)) / 1000
@@ -273,9 +287,11 @@ class Simulation:
         if self.workers == 1:
             sims = [LineSim(self.spec, ln) for ln in self.scenario.network.lines]
             for b in boundaries:
-                merged = merge([sim.advance(b) for sim in sims])
+                for sim in sims:
+                    sim.run_to(b)
+                batches = window_batches(sims)
                 self.now_s = b
-                yield merged
+                yield batches
             return
         if self.workers > 1 and not regular:
             raise ConfigError("workers > 1 runs use regular windows; give no boundaries")
@@ -285,21 +301,18 @@ class Simulation:
         """This process simulates the first share of the lines, worker processes the rest."""
         ids = [ln.id for ln in self.scenario.network.lines]
         groups = shares(self.scenario, self.workers)
-        position = {line_id: k for k, line_id in enumerate(ids)}
         own = [LineSim(self.spec, self.scenario.network.line(i)) for i in groups[0]]
         started: list[Worker] = []
         try:
             for g in groups[1:]:
                 started.append(start_worker(self.spec, g, self.start_s, self.window_s))
             for b in boundaries:
-                slots: list[list[Batch]] = [[] for _ in ids]
-                for line_id, sim in zip(groups[0], own, strict=True):
-                    slots[position[line_id]] = sim.advance(b)
-                for w in started:
-                    for pos, name, data in w.read_window():
-                        slots[position[w.lines[pos]]].append(Batch(RECORD_TYPES[name], data))
+                for sim in own:
+                    sim.run_to(b)
+                parts = [window_batches(own)]
+                parts.extend(w.read_window() for w in started)
                 self.now_s = b
-                yield merge(slots)
+                yield merge(parts, ids)
         finally:
             for w in started:
                 w.stop()

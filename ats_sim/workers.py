@@ -1,15 +1,15 @@
 """Line workers: processes that simulate some of a run's lines and hand each window over.
 
 With ``workers=N`` the calling process simulates one share of the lines itself and N - 1
-worker processes simulate the others; the caller merges every window's records in line order,
-so the records are the ones a one-process run gives. On Linux a worker is forked from the
+worker processes simulate the others; the caller merges every window's records in timestamp
+and line order, so the records are the ones a one-process run gives. On Linux a worker is forked from the
 caller: it starts at once, with the caller's imports and the run already in memory. Elsewhere
 it is a fresh interpreter running ``python -m ats_sim._worker`` that reads its share of the
 run, pickled, from stdin. Neither re-imports the caller's ``__main__``, so notebooks and
 scripts without a main guard work.
 
 On the pipe, each window is one frame: an 8-byte length, a pickled header listing
-``(line position, record type, size)`` per batch, then the batches' Arrow IPC messages back to
+``(record type, size)`` per batch (one batch per record type for all the worker's lines), then the batches' Arrow IPC messages back to
 back (without schemas: both sides know them). The caller reads a frame into one buffer and
 takes the batches from it without copying. A header that is a string reports the worker's
 error instead.
@@ -32,7 +32,8 @@ from typing import Any
 import pyarrow as pa
 
 from ats_sim.engine import LineSim, RunSpec
-from ats_sim.records import RECORD_TYPES
+from ats_sim.records import RECORD_TYPES, Batch
+from ats_sim.window_batches import window_batches
 
 __all__ = ["START", "Worker", "boundaries", "serve", "start_worker"]
 
@@ -82,16 +83,18 @@ def _header(payload: Any) -> bytes:
 
 
 def serve(spec: RunSpec, line_ids: list[str], start: float, window_s: float, fd: int) -> None:
-    """Simulate ``line_ids`` window by window, writing each window's batches to ``fd``."""
+    """Simulate ``line_ids`` (in network order) window by window, writing each window's
+    batches to ``fd``."""
     try:
         sims = [LineSim(spec, spec.scenario.network.line(i)) for i in line_ids]
         for b in boundaries(start, spec.until_s, window_s):
             items, buffers = [], []
-            for pos, sim in enumerate(sims):
-                for batch in sim.advance(b):
-                    buf = batch.data.serialize()
-                    items.append((pos, batch.type.name, buf.size))
-                    buffers.append(buf)
+            for sim in sims:
+                sim.run_to(b)
+            for batch in window_batches(sims):
+                buf = batch.data.serialize()
+                items.append((batch.type.name, buf.size))
+                buffers.append(buf)
             _write_all(fd, _header(items))
             for buf in buffers:
                 _write_all(fd, buf)
@@ -121,23 +124,25 @@ class Worker:
     pid: int | None = None
     proc: subprocess.Popen[bytes] | None = None
 
-    def read_window(self) -> list[tuple[int, str, pa.RecordBatch]]:
-        """The next window's batches: ``(line position, record type, batch)`` each."""
+    def read_window(self) -> list[Batch]:
+        """The next window's batches, one per record type present."""
         try:
             (n,) = _LEN.unpack(_read_exact(self.fd, _LEN.size))
             header = pickle.loads(_read_exact(self.fd, n))
             if isinstance(header, str):
                 raise RuntimeError(f"a simulation worker failed: {header}")
-            data = pa.py_buffer(_read_exact(self.fd, sum(size for _, _, size in header)))
+            data = pa.py_buffer(_read_exact(self.fd, sum(size for _, size in header)))
         except EOFError:
             raise RuntimeError(
                 f"a simulation worker ended before the run did (lines {', '.join(self.lines)}; "
                 f"exit status {self.stop()})"
             ) from None
         out, offset = [], 0
-        for pos, name, size in header:
-            schema = RECORD_TYPES[name].arrow_schema
-            out.append((pos, name, pa.ipc.read_record_batch(data.slice(offset, size), schema)))
+        for name, size in header:
+            rtype = RECORD_TYPES[name]
+            out.append(
+                Batch(rtype, pa.ipc.read_record_batch(data.slice(offset, size), rtype.arrow_schema))
+            )
             offset += size
         return out
 

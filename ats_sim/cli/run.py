@@ -22,7 +22,7 @@ from rich.table import Table
 from ats_sim.cli.common import err_console, guarded
 from ats_sim.clock import Pacer, parse_speed
 from ats_sim.errors import ConfigError
-from ats_sim.scenario import load_scenario
+from ats_sim.scenario import load_scenario, parse_clock
 from ats_sim.simulation import Simulation, parse_duration
 from ats_sim.summary import RunSummary
 
@@ -171,6 +171,12 @@ def _run(
             emit_from=now,
         )
         t_now = (now.timestamp() * 1000 - sim.spec.epoch_ms) / 1000
+        ops = sim.scenario.operations
+        if not quiet and not parse_clock(ops.service_start) <= t_now < parse_clock(ops.service_end):
+            err_console.print(
+                f"no trains run at {now:%H:%M} {sc.timezone} (service {ops.service_start}-"
+                f"{ops.service_end}): nothing to record until {ops.service_start}"
+            )
         pacer = Pacer(pace or 1.0, t_now)
         window = pacer.window_for()
         boundaries = (t_now + k * window for k in count(0))

@@ -103,3 +103,20 @@ def test_live_mode_starts_at_the_wall_clock_and_stops_when_told() -> None:
     # 60 simulated seconds at speed 30: 2 s of pacing, plus start-up and the warm-up replay.
     assert elapsed >= 2.0
     assert "run summary" in proc.stderr
+
+
+def test_a_live_run_before_the_first_train_is_empty_not_an_error() -> None:
+    """Live mode at 03:00 local with --until 60s ends before service starts: no records, no
+    error (a replay given an end before service is still refused)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from ats_sim.scenario import load_scenario
+
+    sc = load_scenario("weekday")
+    now = dt.datetime.combine(sc.start_date, dt.time(3, 0), ZoneInfo(sc.timezone))
+    end = now + dt.timedelta(seconds=60)
+    sim = Simulation(sc, until=end, emit_from=now, telemetry_interval_s=5)
+    assert [b for window in sim.windows() for b in window] == []
+    with pytest.raises(ConfigError, match="before the start of service"):
+        Simulation(sc, until=end)

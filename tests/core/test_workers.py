@@ -47,8 +47,8 @@ def test_a_worker_that_fails_is_reported_with_its_error(monkeypatch: pytest.Monk
             raise ValueError("profile table corrupt")
         return original(self, until)
 
-    original = ats_sim.workers.LineSim.advance
-    monkeypatch.setattr(ats_sim.workers.LineSim, "advance", broken)
+    original = ats_sim.workers.LineSim.run_to
+    monkeypatch.setattr(ats_sim.workers.LineSim, "run_to", broken)
     sim = Simulation("weekday", until="30m", workers=2)
     with pytest.raises(
         RuntimeError, match="simulation worker failed: ValueError: profile table corrupt"
@@ -67,8 +67,8 @@ def test_a_worker_that_dies_is_reported_with_its_exit_status(
             os._exit(7)
         return original(self, until)
 
-    original = ats_sim.workers.LineSim.advance
-    monkeypatch.setattr(ats_sim.workers.LineSim, "advance", dies)
+    original = ats_sim.workers.LineSim.run_to
+    monkeypatch.setattr(ats_sim.workers.LineSim, "run_to", dies)
     with pytest.raises(RuntimeError, match=r"ended before the run did \(lines R; exit status 7\)"):
         for _ in Simulation("weekday", until="30m", workers=2).windows():
             pass
@@ -96,7 +96,8 @@ def test_stopping_early_leaves_no_worker_behind(monkeypatch: pytest.MonkeyPatch)
 
 def test_a_window_merges_by_timestamp_ties_in_line_order_every_column_kept() -> None:
     """The merge against the plain definition: every column of both lines, rows sorted by
-    timestamp with a stable sort of the lines' rows in line order."""
+    timestamp with a stable sort of the lines' rows in line order, whatever order the parts
+    come in (a worker's part may arrive before the caller's)."""
     import numpy as np
     import pyarrow as pa
 
@@ -106,7 +107,8 @@ def test_a_window_merges_by_timestamp_ties_in_line_order_every_column_kept() -> 
     sim = Simulation("event-surge", until="3h", seed=2, telemetry_interval_s=5)
     lines = [LineSim(sim.spec, ln) for ln in sim.scenario.network.lines]
     per_line = [ls.advance(sim.start_s + 7200) for ls in lines]
-    merged = {b.type.name: b.data for b in merge(per_line)}
+    ids = [ln.id for ln in sim.scenario.network.lines]
+    merged = {b.type.name: b.data for b in merge(per_line[::-1], ids)}
     for name in ("telemetry", "station_event", "alert"):
         parts = [b.data for batches in per_line for b in batches if b.type.name == name]
         assert len(parts) == 2 or (name == "alert" and parts), name  # few alerts by 07:00
