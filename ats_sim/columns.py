@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["constant", "telemetry_ids"]
+__all__ = ["constant", "id_strings", "telemetry_id_matrix", "telemetry_ids"]
 
 
 def constant(value: str, n: int) -> pa.StringArray:
@@ -26,7 +26,7 @@ def constant(value: str, n: int) -> pa.StringArray:
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(raw * n))
 
 
-def _strings(matrix: np.ndarray) -> pa.StringArray:
+def id_strings(matrix: np.ndarray) -> pa.StringArray:
     """One string per row of a ``uint8`` matrix (every string as wide as the matrix)."""
     n, width = matrix.shape
     offsets = np.arange(n + 1, dtype=np.int32) * width
@@ -47,19 +47,28 @@ def _generic_ids(
 def telemetry_ids(
     run_id: str, train_ids: Sequence[str], train: np.ndarray, ts_ms: np.ndarray
 ) -> pa.StringArray:
-    """``f"{run_id}-T-{train_ids[train[i]]}-{ts_ms[i]}"`` for every i.
+    """``f"{run_id}-T-{train_ids[train[i]]}-{ts_ms[i]}"`` for every i."""
+    matrix = telemetry_id_matrix(run_id, train_ids, train, ts_ms)
+    if matrix is None:
+        return _generic_ids(run_id, train_ids, train, ts_ms)
+    return id_strings(matrix)
 
-    Expects ``ts_ms`` in ascending order (as telemetry is, tick by tick): each distinct
-    timestamp is written out once.
-    """
+
+def telemetry_id_matrix(
+    run_id: str, train_ids: Sequence[str], train: np.ndarray, ts_ms: np.ndarray
+) -> np.ndarray | None:
+    """The ids of :func:`telemetry_ids` as a ``uint8`` matrix, one id per row, or ``None``
+    where they are not all of one width (train ids of different widths, timestamps of
+    different digit counts) or ``ts_ms`` is not in ascending order (as telemetry is, tick by
+    tick: each distinct timestamp is written out once)."""
     n = len(ts_ms)
     names = [t.encode() for t in train_ids]
     width = len(names[0]) if names else 0
     if n == 0 or width == 0 or any(len(b) != width for b in names) or ts_ms[0] <= 0:
-        return _generic_ids(run_id, train_ids, train, ts_ms)
+        return None
     digits = len(str(int(ts_ms[0])))
     if len(str(int(ts_ms[-1]))) != digits or np.any(ts_ms[1:] < ts_ms[:-1]):
-        return _generic_ids(run_id, train_ids, train, ts_ms)
+        return None
     prefix = np.frombuffer(f"{run_id}-T-".encode(), np.uint8)
     p, w = len(prefix), width
     matrix = np.empty((n, p + w + 1 + digits), np.uint8)
@@ -75,4 +84,4 @@ def telemetry_ids(
         value //= 10
     run = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))
     matrix[:, p + w + 1 :] = table[run]
-    return _strings(matrix)
+    return matrix

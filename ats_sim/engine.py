@@ -150,6 +150,7 @@ class LineSim(LineNotes):
         self.pools: tuple[deque[Train], deque[Train]] = (deque(), deque())
         self.dispatching = [False, False]
         self.trains: list[Train] = []
+        self.train_ids: list[str] = []
         self.trip_ids: list[str] = []
         self.station_ids = [s.id for s in line.stations]
         self.station_names = [s.name for s in line.stations]
@@ -189,6 +190,7 @@ class LineSim(LineNotes):
         self._trips: pa.StringArray = pa.array([], pa.string())
         self._events: list[tuple[Any, ...]] = []
         self._alerts: list[tuple[Any, ...]] = []
+        self._handed = (0, 0)
         self.env.process(self._demand_process())
         for direction in (0, 1):
             self.env.process(self._dispatcher(direction))
@@ -274,6 +276,7 @@ class LineSim(LineNotes):
     def _new_train(self) -> Train:
         train = Train(len(self.trains), f"{self.line.id}-{len(self.trains) + 1:02d}", self.n)
         self.trains.append(train)
+        self.train_ids.append(train.id)
         train.k_next = math.ceil(self.env.now / self.dt - 1e-9)
         return train
 

@@ -16,20 +16,22 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from ats_sim._malloc import tune_allocators
 from ats_sim.engine import DAY, LineSim, RunSpec
 from ats_sim.errors import ConfigError
-from ats_sim.records import RECORD_TYPES, Batch
+from ats_sim.records import Batch
 from ats_sim.scenario import Scenario, load_scenario, parse_clock
-from ats_sim.window_batches import window_batches
+from ats_sim.window_batches import (
+    LineStrings,
+    MirroredLine,
+    assemble,
+    telemetry_part,
+    window_batches,
+)
 from ats_sim.workers import Worker, start_worker
 from ats_sim.workers import boundaries as boundaries_of
 
-__all__ = ["Simulation", "merge", "parse_duration", "parse_until"]
+__all__ = ["Simulation", "parse_duration", "parse_until"]
 
 _UNITS = {
     "s": 1,
@@ -145,25 +147,6 @@ def _capped(boundaries: Iterable[float], until: float) -> Iterator[float]:
             yield until
             return
         yield b
-
-
-def merge(parts: list[list[Batch]], line_ids: list[str]) -> list[Batch]:
-    """One batch per record type from batches that each hold some lines' rows in order: rows
-    by timestamp, ties in the order of ``line_ids``, rows of one line kept in their order."""
-    out = []
-    for name, rtype in RECORD_TYPES.items():
-        tables = [b.data for batches in parts for b in batches if b.type.name == name]
-        if not tables:
-            continue
-        if len(tables) == 1:
-            out.append(Batch(rtype, tables[0]))
-            continue
-        data = pa.concat_batches(tables)
-        ts = data.column("timestamp").cast(pa.int64()).to_numpy()
-        line = pc.index_in(data.column("line_id"), value_set=pa.array(line_ids)).to_numpy()
-        order = pa.array(np.lexsort((line, ts)), pa.int64())
-        out.append(Batch(rtype, data.take(order)))
-    return out
 
 
 def _line_weight(scenario: Scenario, line: Any) -> float:
@@ -301,18 +284,33 @@ class Simulation:
         """This process simulates the first share of the lines, worker processes the rest."""
         ids = [ln.id for ln in self.scenario.network.lines]
         groups = shares(self.scenario, self.workers)
-        own = [LineSim(self.spec, self.scenario.network.line(i)) for i in groups[0]]
+        network = self.scenario.network
+        own = [LineSim(self.spec, network.line(i)) for i in groups[0]]
+        positions = [ids.index(i) for i in groups[0]]
+        strings: dict[str, LineStrings] = {sim.line.id: sim for sim in own}
         started: list[Worker] = []
         try:
             for g in groups[1:]:
                 started.append(start_worker(self.spec, g, self.start_s, self.window_s))
+                strings.update((i, MirroredLine(network.line(i))) for i in g)
+            lines = [strings[i] for i in ids]
             for b in boundaries:
                 for sim in own:
                     sim.run_to(b)
-                parts = [window_batches(own)]
-                parts.extend(w.read_window() for w in started)
+                part = telemetry_part(own, positions)
+                parts = [] if part is None else [part]
+                windows = dict(zip(groups[0], (sim.hand_over() for sim in own), strict=True))
+                for w in started:
+                    part, got = w.read_window()
+                    if part is not None:
+                        parts.append(part)
+                    for line_id, window in zip(w.lines, got, strict=True):
+                        mirror = strings[line_id]
+                        assert isinstance(mirror, MirroredLine)
+                        mirror.update(window)
+                        windows[line_id] = window
                 self.now_s = b
-                yield merge(parts, ids)
+                yield assemble(self.spec, lines, parts, [windows[i] for i in ids])
         finally:
             for w in started:
                 w.stop()

@@ -1,28 +1,35 @@
-"""A window's records as Arrow batches: one batch per record type for all the lines a process
-simulates, built once per window.
+"""A window's records as Arrow batches: one batch per record type for all of a run's lines.
 
 While a line runs, :class:`LineNotes` (mixed into :class:`ats_sim.engine.LineSim`) only notes
-what happened: telemetry :class:`~ats_sim.sampling.Span` s, station-event and alert rows.
-:func:`window_batches` turns the notes of every line into record batches in one go, rows in
-timestamp order with ties in line order (and, for telemetry, in train order), every float
-rounded to its field's decimals so that JSON and columnar sinks hold the same values.
+what happened: telemetry :class:`~ats_sim.sampling.Span` s, station-event and alert rows. At a
+window boundary the notes become records in two steps:
 
-Building all lines together rather than line by line and then merging is what keeps the cost
-per window low: every NumPy and Arrow call is made once per window, not once per line, and no
-row is copied twice. The values are element for element the same either way: a record does
-not depend on which other records share its batch (``tests/core/test_window_batches.py``).
+1. :meth:`LineNotes.hand_over` / :func:`telemetry_part`, in the process that simulates the
+   lines: the spans are drawn into samples and every telemetry value is computed and rounded,
+   as NumPy columns in (tick, line, train) order, strings still as codes (a
+   :class:`TelemetryPart`). The record ids come as a byte matrix.
+2. :func:`assemble`, once per window in the calling process: the parts of every process are
+   merged in timestamp order with ties in line order, the codes become strings, and one Arrow
+   batch per record type is made.
+
+So a run in one process makes one part and never merges, and with worker processes most of
+the work (simulating, drawing, computing values) is done where the lines are simulated; only
+the assembly is left to the caller. Floats are rounded to each field's decimals so that JSON
+and columnar sinks hold the same values; a record does not depend on which other records share
+its part or its batch (``tests/core/test_window_batches.py``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 
-from ats_sim.columns import constant, telemetry_ids
+from ats_sim.columns import constant, id_strings, telemetry_id_matrix, telemetry_ids
 from ats_sim.records import (
     ALERT,
     SCHEMA_VERSION,
@@ -40,9 +47,88 @@ if TYPE_CHECKING:
     from ats_sim.rolling_stock import RollingStock
     from ats_sim.scenario import AlertThresholds
 
-__all__ = ["STATUS", "LineNotes", "window_batches"]
+__all__ = [
+    "STATUS",
+    "LineNotes",
+    "LineStrings",
+    "LineWindow",
+    "TelemetryPart",
+    "assemble",
+    "telemetry_part",
+    "window_batches",
+]
 
 STATUS = ("running", "dwelling", "turnaround")
+
+#: Telemetry fields a :class:`TelemetryPart` holds as final values (rounded where they have
+#: decimals); the other fields are made from codes when the batch is assembled.
+VALUE_FIELDS = tuple(
+    f
+    for f in TELEMETRY.fields
+    if f.name
+    not in {
+        "record_id",
+        "record_type",
+        "schema_version",
+        "run_id",
+        "timestamp",
+        "line_id",
+        "train_id",
+        "trip_id",
+        "status",
+        "prev_station",
+        "next_station",
+    }
+)
+
+
+class LineStrings(Protocol):
+    """The strings a line's codes stand for (a simulated line, or a worker's line mirrored)."""
+
+    @property
+    def line_id(self) -> str: ...
+
+    train_ids: list[str]
+    trip_ids: list[str]
+    station_ids: list[str]
+
+    def trip_array(self) -> pa.StringArray: ...
+
+
+@dataclass(slots=True)
+class TelemetryPart:
+    """A window's telemetry of some lines, rows in (tick, line, train) order.
+
+    ``line`` is each row's line as its position in the network; ``train``, ``trip``,
+    ``prev`` and ``next`` are codes within that line; ``values`` holds every field of
+    :data:`VALUE_FIELDS`, final. ``ids`` is the record ids as a byte matrix, one row per
+    record (``None`` where the ids are not of one width: they are then made when assembled).
+    """
+
+    k: np.ndarray
+    ts_ms: np.ndarray
+    line: np.ndarray
+    train: np.ndarray
+    trip: np.ndarray
+    status: np.ndarray
+    prev: np.ndarray
+    next: np.ndarray
+    values: dict[str, np.ndarray]
+    ids: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.k)
+
+
+@dataclass(slots=True)
+class LineWindow:
+    """What one line hands over at a window boundary, besides its telemetry: its station
+    events and alerts (rows, time first), and the train and trip ids it added."""
+
+    events: list[tuple[Any, ...]]
+    alerts: list[tuple[Any, ...]]
+    new_train_ids: list[str]
+    new_trip_ids: list[str]
 
 
 class LineNotes:
@@ -55,6 +141,7 @@ class LineNotes:
     thr: AlertThresholds
     dt: float
     trains: list[Train]
+    train_ids: list[str]
     trip_ids: list[str]
     station_ids: list[str]
     station_names: list[str]
@@ -62,31 +149,246 @@ class LineNotes:
     _trips: pa.StringArray
     _events: list[tuple[Any, ...]]
     _alerts: list[tuple[Any, ...]]
+    _handed: tuple[int, int]
 
-    def _trip_array(self) -> pa.StringArray:
+    @property
+    def line_id(self) -> str:
+        return self.line.id
+
+    def trip_array(self) -> pa.StringArray:
         """Every trip id so far as an Arrow column (extended, not rebuilt, as trips are added)."""
-        done = len(self._trips)
-        if done < len(self.trip_ids):
-            new = pa.array(self.trip_ids[done:], pa.string())
-            self._trips = pa.concat_arrays([self._trips, new]) if done else new
-        return self._trips
+        return _extend(self)
+
+    def hand_over(self) -> LineWindow:
+        """The station events and alerts noted since the last call, and the ids added."""
+        ids, names = self.station_ids, self.station_names
+        events = [
+            (t, tr, trip, d, ids[s], names[s], kind, pax, al, bo, left, wait, dwell, hw, sched)
+            for (t, tr, trip, d, s, kind, pax, al, bo, left, wait, dwell, hw, sched) in (
+                self._events
+            )
+        ]
+        alerts = self._alerts
+        self._events, self._alerts = [], []
+        trains, trips = self._handed
+        self._handed = (len(self.train_ids), len(self.trip_ids))
+        return LineWindow(events, alerts, self.train_ids[trains:], self.trip_ids[trips:])
+
+
+def _extend(strings: Any) -> pa.StringArray:
+    done = len(strings._trips)
+    if done < len(strings.trip_ids):
+        new = pa.array(strings.trip_ids[done:], pa.string())
+        strings._trips = pa.concat_arrays([strings._trips, new]) if done else new
+    out: pa.StringArray = strings._trips
+    return out
+
+
+class MirroredLine:
+    """A line simulated in a worker process, as the caller knows its strings."""
+
+    def __init__(self, line: Line) -> None:
+        self.line_id = line.id
+        self.station_ids = [s.id for s in line.stations]
+        self.train_ids: list[str] = []
+        self.trip_ids: list[str] = []
+        self._trips: pa.StringArray = pa.array([], pa.string())
+
+    def update(self, window: LineWindow) -> None:
+        self.train_ids.extend(window.new_train_ids)
+        self.trip_ids.extend(window.new_trip_ids)
+
+    def trip_array(self) -> pa.StringArray:
+        return _extend(self)
 
 
 def window_batches(lines: Sequence[LineNotes]) -> list[Batch]:
-    """The records ``lines`` noted since the last call, one batch per record type that has
-    rows; the notes are handed over (emptied)."""
+    """The records ``lines`` (every line of a run, in network order) noted since the last
+    call, one batch per record type that has rows; the notes are handed over."""
     if not lines:
         return []
+    part = telemetry_part(lines, list(range(len(lines))))
+    windows = [ln.hand_over() for ln in lines]
+    return assemble(lines[0].spec, lines, [] if part is None else [part], windows)
+
+
+def _starts(sizes: Sequence[int]) -> np.ndarray:
+    """Where each of consecutive blocks of ``sizes`` starts."""
+    return np.cumsum([0, *sizes[:-1]], dtype=np.int64)
+
+
+def telemetry_part(lines: Sequence[LineNotes], positions: Sequence[int]) -> TelemetryPart | None:
+    """Draw the telemetry ``lines`` noted since the last call (their spans are handed over)
+    and compute every value; ``positions`` are the lines' places in the network."""
+    first = lines[0]
+    spec, dt, stock, thr = first.spec, first.dt, first.stock, first.thr
+    per_line = []
+    for ln in lines:
+        per_line.append(ln._tel)
+        ln._tel = []
+    spans = [s for sp in per_line for s in sp]
+    if not spans:
+        return None
+    sm = draw(spans, dt)
+    n_lines = len(lines)
+    if n_lines > 1:  # each sample's line, and train codes made unique across the lines
+        counts = [sum(s.k1 - s.k0 for s in sp) for sp in per_line]
+        line_of = np.repeat(np.arange(n_lines), counts)
+        train = sm.train + _starts([len(ln.train_ids) for ln in lines])[line_of]
+    else:
+        line_of = np.zeros(len(sm.k), np.int64)
+        train = sm.train
+    order = np.lexsort((train, sm.k))
+    emit_from_k = math.ceil(spec.emit_from_s / dt - 1e-9)
+    if emit_from_k > sm.k.min():
+        order = order[sm.k[order] >= emit_from_k]
+        if len(order) == 0:
+            return None
+    ks = sm.k[order]
+    chain, speed, acc, power, energy, regen = (
+        c[order]
+        for c in (sm.chainage, sm.speed, sm.acceleration, sm.power_w, sm.energy_j, sm.regen_j)
+    )
+    train, line_of, trip, direction, status, prev, nxt, pax = (
+        c[order]
+        for c in (train, line_of, sm.trip, sm.direction, sm.status, sm.prev, sm.next, sm.passengers)
+    )
+    if n_lines > 1:
+        lat = np.empty(len(chain))
+        lon = np.empty(len(chain))
+        for i, ln in enumerate(lines):
+            rows = line_of == i
+            lat[rows], lon[rows] = ln.line.position(chain[rows])
+    else:
+        lat, lon = first.line.position(chain)
+    ts_ms = spec.epoch_ms + np.round(ks * dt * 1000.0).astype(np.int64)
+    lf = pax / stock.capacity
+    power_kw = power / 1000.0
+    values = {
+        "direction": direction,
+        "chainage_m": chain,
+        "latitude": lat,
+        "longitude": lon,
+        "speed_kmh": speed * 3.6,
+        "acceleration_ms2": acc,
+        "passenger_count": pax,
+        "load_factor": lf,
+        "total_weight_tons": (stock.tare_mass_kg + pax * stock.passenger_mass_kg) / 1000.0,
+        "power_draw_kw": power_kw,
+        "energy_kwh": energy / 3.6e6,
+        "regen_energy_kwh": regen / 3.6e6,
+        "is_overcrowded": lf > thr.overcrowding_load_factor,
+        "is_high_power_draw": power_kw > thr.high_power_fraction * stock.rated_power_kw,
+    }
+    train_ids = [t for ln in lines for t in ln.train_ids]
+    ids = telemetry_id_matrix(spec.run_id, train_ids, train, ts_ms)
+    train_local = train - _starts([len(ln.train_ids) for ln in lines])[line_of]
+    return TelemetryPart(
+        k=ks,
+        ts_ms=ts_ms,
+        line=np.asarray(positions, np.int64)[line_of],
+        train=train_local,
+        trip=trip,
+        status=status,
+        prev=prev,
+        next=nxt,
+        values={f.name: _round(f, values[f.name]) for f in VALUE_FIELDS},
+        ids=ids,
+    )
+
+
+def assemble(
+    spec: RunSpec,
+    lines: Sequence[LineStrings],
+    parts: list[TelemetryPart],
+    windows: Sequence[LineWindow],
+) -> list[Batch]:
+    """One batch per record type with rows: the telemetry ``parts`` merged in timestamp
+    order (ties in line order), and the lines' event and alert rows. ``lines`` and
+    ``windows`` are every line of the run, in network order."""
     out = []
-    for rtype, build in (
-        (TELEMETRY, _telemetry),
-        (STATION_EVENT, _station_events),
-        (ALERT, _alerts),
-    ):
-        b = build(lines)
-        if b is not None and b.num_rows:
-            out.append(Batch(rtype, b))
+    tel = _telemetry(spec, lines, parts)
+    if tel is not None:
+        out.append(Batch(TELEMETRY, tel))
+    ev = _rows_batch(
+        spec,
+        lines,
+        STATION_EVENT,
+        [w.events for w in windows],
+        lambda r, ms: f"{spec.run_id}-E-{r[1]}-{r[4]}-{r[6][0]}-{ms}",
+    )
+    if ev is not None:
+        out.append(Batch(STATION_EVENT, ev))
+    al = _rows_batch(
+        spec,
+        lines,
+        ALERT,
+        [w.alerts for w in windows],
+        lambda r, ms: f"{r[1]}-{'R' if r[3] == 'raised' else 'C'}",
+    )
+    if al is not None:
+        out.append(Batch(ALERT, al))
     return out
+
+
+def _merged(parts: list[TelemetryPart]) -> TelemetryPart:
+    """The parts' rows in (tick, line) order; one line's rows are all in one part."""
+    if len(parts) == 1:
+        return parts[0]
+    k = np.concatenate([p.k for p in parts])
+    line = np.concatenate([p.line for p in parts])
+    order = np.lexsort((line, k))
+
+    def cat(get: Any) -> np.ndarray:
+        return np.concatenate([get(p) for p in parts])[order]
+
+    ids = None
+    if all(p.ids is not None for p in parts) and len({p.ids.shape[1] for p in parts}) == 1:  # type: ignore[union-attr]
+        ids = cat(lambda p: p.ids)
+    return TelemetryPart(
+        k=k[order],
+        ts_ms=cat(lambda p: p.ts_ms),
+        line=line[order],
+        train=cat(lambda p: p.train),
+        trip=cat(lambda p: p.trip),
+        status=cat(lambda p: p.status),
+        prev=cat(lambda p: p.prev),
+        next=cat(lambda p: p.next),
+        values={f.name: cat(lambda p, n=f.name: p.values[n]) for f in VALUE_FIELDS},
+        ids=ids,
+    )
+
+
+def _telemetry(
+    spec: RunSpec, lines: Sequence[LineStrings], parts: list[TelemetryPart]
+) -> pa.RecordBatch | None:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return None
+    p = _merged(parts)
+    n = len(p)
+    train_start = _starts([len(ln.train_ids) for ln in lines])[p.line]
+    train_ids = [t for ln in lines for t in ln.train_ids]
+    train = p.train + train_start
+    if p.ids is not None:
+        ids = id_strings(p.ids)
+    else:
+        ids = telemetry_ids(spec.run_id, train_ids, train, p.ts_ms)
+    trips = [ln.trip_array() for ln in lines]
+    station_start = _starts([len(ln.station_ids) for ln in lines])[p.line]
+    stations = pa.array([s for ln in lines for s in ln.station_ids], pa.string())
+    cols: dict[str, Any] = {
+        **_common(spec, TELEMETRY, p.ts_ms, ids, _line_ids(lines, p.line, n)),
+        "train_id": pa.array(train_ids, pa.string()).take(_indices(train)),
+        "trip_id": (trips[0] if len(trips) == 1 else pa.concat_arrays(trips)).take(
+            _indices(p.trip + _starts([len(t) for t in trips])[p.line])
+        ),
+        "status": pa.array(STATUS, pa.string()).take(_indices(p.status)),
+        "prev_station": stations.take(_indices(p.prev + station_start)),
+        "next_station": stations.take(_indices(p.next + station_start)),
+        **p.values,
+    }
+    return _to_batch(TELEMETRY, cols, rounded=True)
 
 
 def _common(
@@ -103,110 +405,22 @@ def _common(
     }
 
 
-def _line_ids(lines: Sequence[LineNotes], of: np.ndarray | None, n: int) -> pa.StringArray:
-    """The line id column of ``n`` rows: ``of`` gives each row's position in ``lines``."""
-    if len(lines) == 1 or of is None:
-        return constant(lines[0].line.id, n)
-    return pa.array([ln.line.id for ln in lines], pa.string()).take(_indices(of))
-
-
-def _starts(sizes: list[int]) -> np.ndarray:
-    """Where each of consecutive blocks of ``sizes`` starts."""
-    return np.cumsum([0, *sizes[:-1]], dtype=np.int64)
-
-
-def _telemetry(lines: Sequence[LineNotes]) -> pa.RecordBatch | None:
-    first = lines[0]
-    spec, dt, stock, thr = first.spec, first.dt, first.stock, first.thr
-    per_line = []
-    for ln in lines:
-        per_line.append(ln._tel)
-        ln._tel = []
-    spans = [s for sp in per_line for s in sp]
-    if not spans:
-        return None
-    sm = draw(spans, dt)
-    n_lines = len(lines)
-    if n_lines > 1:  # each sample's line, and codes made global across the lines
-        counts = [sum(s.k1 - s.k0 for s in sp) for sp in per_line]
-        line_of = np.repeat(np.arange(n_lines), counts)
-        train = sm.train + _starts([len(ln.trains) for ln in lines])[line_of]
-    else:
-        line_of = None
-        train = sm.train
-    order = np.lexsort((train, sm.k))
-    emit_from_k = math.ceil(spec.emit_from_s / dt - 1e-9)
-    if emit_from_k > sm.k.min():
-        order = order[sm.k[order] >= emit_from_k]
-        if len(order) == 0:
-            return None
-    ks = sm.k[order]
-    chain, speed, acc, power, energy, regen = (
-        c[order]
-        for c in (sm.chainage, sm.speed, sm.acceleration, sm.power_w, sm.energy_j, sm.regen_j)
-    )
-    train, trip, direction, status, prev, nxt, pax = (
-        c[order] for c in (train, sm.trip, sm.direction, sm.status, sm.prev, sm.next, sm.passengers)
-    )
-    train_ids = [t.id for ln in lines for t in ln.trains]
-    trips = [ln._trip_array() for ln in lines]
-    stations = [sid for ln in lines for sid in ln.station_ids]
-    if line_of is not None:
-        line_of = line_of[order]
-        trip = trip + _starts([len(t) for t in trips])[line_of]
-        station_start = _starts([len(ln.station_ids) for ln in lines])[line_of]
-        prev = prev + station_start
-        nxt = nxt + station_start
-        lat = np.empty(len(chain))
-        lon = np.empty(len(chain))
-        for i, ln in enumerate(lines):
-            rows = line_of == i
-            lat[rows], lon[rows] = ln.line.position(chain[rows])
-    else:
-        lat, lon = first.line.position(chain)
-    ts_ms = spec.epoch_ms + np.round(ks * dt * 1000.0).astype(np.int64)
-    station_col = pa.array(stations, pa.string())
-    trip_col = trips[0] if len(trips) == 1 else pa.concat_arrays(trips)
-    lf = pax / stock.capacity
-    power_kw = power / 1000.0
-    ids = telemetry_ids(spec.run_id, train_ids, train, ts_ms)
-    cols = _common(spec, TELEMETRY, ts_ms, ids, _line_ids(lines, line_of, len(ts_ms)))
-    cols.update(
-        {
-            "train_id": pa.array(train_ids, pa.string()).take(_indices(train)),
-            "trip_id": trip_col.take(_indices(trip)),
-            "direction": direction,
-            "status": pa.array(STATUS, pa.string()).take(_indices(status)),
-            "prev_station": station_col.take(_indices(prev)),
-            "next_station": station_col.take(_indices(nxt)),
-            "chainage_m": chain,
-            "latitude": lat,
-            "longitude": lon,
-            "speed_kmh": speed * 3.6,
-            "acceleration_ms2": acc,
-            "passenger_count": pax,
-            "load_factor": lf,
-            "total_weight_tons": (stock.tare_mass_kg + pax * stock.passenger_mass_kg) / 1000.0,
-            "power_draw_kw": power_kw,
-            "energy_kwh": energy / 3.6e6,
-            "regen_energy_kwh": regen / 3.6e6,
-            "is_overcrowded": lf > thr.overcrowding_load_factor,
-            "is_high_power_draw": power_kw > thr.high_power_fraction * stock.rated_power_kw,
-        }
-    )
-    return _to_batch(TELEMETRY, cols)
+def _line_ids(lines: Sequence[LineStrings], line: np.ndarray, n: int) -> pa.StringArray:
+    """The line id column of ``n`` rows: ``line`` is each row's position in ``lines``."""
+    if len(lines) == 1:
+        return constant(lines[0].line_id, n)
+    return pa.array([ln.line_id for ln in lines], pa.string()).take(_indices(line))
 
 
 def _rows_batch(
-    lines: Sequence[LineNotes],
+    spec: RunSpec,
+    lines: Sequence[LineStrings],
     rtype: RecordType,
     per_line: list[list[tuple[Any, ...]]],
     id_of: Any,
-    names: tuple[str, ...],
 ) -> pa.RecordBatch | None:
-    """Rows (time first) of every line: by timestamp (ms), ties in line order, then by exact
-    time, then in the order they were noted."""
-    spec = lines[0].spec
+    """Rows (time first, then one value per field after ``line_id``) of every line: by
+    timestamp (ms), ties in line order, then by exact time, then in the order noted."""
     keyed = [
         (round(r[0] * 1000.0), i, r[0], j, r)
         for i, rows in enumerate(per_line)
@@ -221,73 +435,12 @@ def _rows_batch(
         np.int64
     )
     ids = pa.array([id_of(r, int(ms)) for r, ms in zip(rows, ts_ms, strict=True)], pa.string())
-    of = np.fromiter((x[1] for x in keyed), np.int64, len(keyed))
-    cols = _common(spec, rtype, ts_ms, ids, _line_ids(lines, of, len(ts_ms)))
+    line = np.fromiter((x[1] for x in keyed), np.int64, len(keyed))
+    cols = _common(spec, rtype, ts_ms, ids, _line_ids(lines, line, len(rows)))
+    names = [f.name for f in rtype.fields[len(cols) :]]
     for i, name in enumerate(names, start=1):
         cols[name] = [r[i] for r in rows]
     return _to_batch(rtype, cols)
-
-
-def _station_events(lines: Sequence[LineNotes]) -> pa.RecordBatch | None:
-    per_line = []
-    for ln in lines:
-        ids, names = ln.station_ids, ln.station_names
-        per_line.append(
-            [
-                (t, tr, trip, d, ids[s], names[s], kind, pax, al, bo, left, wait, dwell, hw, sched)
-                for (t, tr, trip, d, s, kind, pax, al, bo, left, wait, dwell, hw, sched) in (
-                    ln._events
-                )
-            ]
-        )
-        ln._events = []
-    run_id = lines[0].spec.run_id
-    return _rows_batch(
-        lines,
-        STATION_EVENT,
-        per_line,
-        lambda r, ms: f"{run_id}-E-{r[1]}-{r[4]}-{r[6][0]}-{ms}",
-        (
-            "train_id",
-            "trip_id",
-            "direction",
-            "station_id",
-            "station_name",
-            "event",
-            "passengers_on_board",
-            "alighted",
-            "boarded",
-            "left_behind",
-            "waiting",
-            "dwell_s",
-            "headway_s",
-            "scheduled_headway_s",
-        ),
-    )
-
-
-def _alerts(lines: Sequence[LineNotes]) -> pa.RecordBatch | None:
-    per_line = []
-    for ln in lines:
-        per_line.append(ln._alerts)
-        ln._alerts = []
-    return _rows_batch(
-        lines,
-        ALERT,
-        per_line,
-        lambda r, ms: f"{r[1]}-{'R' if r[3] == 'raised' else 'C'}",
-        (
-            "alert_id",
-            "alert_type",
-            "state",
-            "severity",
-            "train_id",
-            "station_id",
-            "value",
-            "threshold",
-            "message",
-        ),
-    )
 
 
 def _indices(a: np.ndarray) -> pa.Array:
@@ -308,11 +461,12 @@ def _round(f: Field, col: Any) -> Any:
     return col
 
 
-def _to_batch(rtype: RecordType, cols: dict[str, Any]) -> pa.RecordBatch:
-    """Build the record batch, rounding floats to each field's decimals (JSON == columnar)."""
+def _to_batch(rtype: RecordType, cols: dict[str, Any], rounded: bool = False) -> pa.RecordBatch:
+    """Build the record batch, rounding floats to each field's decimals (JSON == columnar)
+    unless they are ``rounded`` already."""
     arrays = []
     for f in rtype.fields:
-        col = _round(f, cols[f.name])
+        col = cols[f.name] if rounded else _round(f, cols[f.name])
         if f.kind == "timestamp":
             arrays.append(pa.array(np.asarray(col, dtype=np.int64), pa.int64()).cast(f.arrow_type))
         elif isinstance(col, pa.Array):

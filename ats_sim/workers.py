@@ -8,11 +8,12 @@ it is a fresh interpreter running ``python -m ats_sim._worker`` that reads its s
 run, pickled, from stdin. Neither re-imports the caller's ``__main__``, so notebooks and
 scripts without a main guard work.
 
-On the pipe, each window is one frame: an 8-byte length, a pickled header listing
-``(record type, size)`` per batch (one batch per record type for all the worker's lines), then the batches' Arrow IPC messages back to
-back (without schemas: both sides know them). The caller reads a frame into one buffer and
-takes the batches from it without copying. A header that is a string reports the worker's
-error instead.
+Each worker hands over, per window, what :func:`ats_sim.window_batches.assemble` needs: its
+lines' telemetry as one :class:`~ats_sim.window_batches.TelemetryPart` (drawn, computed and
+rounded in the worker) and each line's station events, alerts and new train and trip ids. The
+caller assembles the window's batches from its own part and the workers'. On the pipe, each
+window is one frame: an 8-byte length, then the pickled ``(part, line windows)``. A frame that
+holds a string reports the worker's error instead.
 """
 
 from __future__ import annotations
@@ -20,27 +21,29 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import queue
 import signal
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from ats_sim.engine import LineSim, RunSpec
-from ats_sim.records import RECORD_TYPES, Batch
-from ats_sim.window_batches import window_batches
+from ats_sim.window_batches import LineWindow, TelemetryPart, telemetry_part
 
-__all__ = ["START", "Worker", "boundaries", "serve", "start_worker"]
+__all__ = ["AHEAD", "START", "Worker", "boundaries", "serve", "start_worker"]
 
 #: How worker processes start: ``"fork"`` where the platform forks safely, else ``"spawn"``.
 START = "fork" if sys.platform == "linux" else "spawn"
 
 _LEN = struct.Struct("<Q")
+
+#: How many windows a worker may run ahead of the caller.
+AHEAD = 4
 
 
 def boundaries(start: float, until: float | None, window_s: float) -> Iterator[float]:
@@ -77,31 +80,28 @@ def _read_exact(fd: int, n: int) -> bytearray:
     return buf
 
 
-def _header(payload: Any) -> bytes:
+def _frame(payload: Any) -> bytes:
     data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
     return _LEN.pack(len(data)) + data
 
 
 def serve(spec: RunSpec, line_ids: list[str], start: float, window_s: float, fd: int) -> None:
     """Simulate ``line_ids`` (in network order) window by window, writing each window's
-    batches to ``fd``."""
+    telemetry part and line windows to ``fd``."""
     try:
-        sims = [LineSim(spec, spec.scenario.network.line(i)) for i in line_ids]
+        network = spec.scenario.network
+        sims = [LineSim(spec, network.line(i)) for i in line_ids]
+        ids = [ln.id for ln in network.lines]
+        positions = [ids.index(i) for i in line_ids]
         for b in boundaries(start, spec.until_s, window_s):
-            items, buffers = [], []
             for sim in sims:
                 sim.run_to(b)
-            for batch in window_batches(sims):
-                buf = batch.data.serialize()
-                items.append((batch.type.name, buf.size))
-                buffers.append(buf)
-            _write_all(fd, _header(items))
-            for buf in buffers:
-                _write_all(fd, buf)
+            part = telemetry_part(sims, positions)
+            _write_all(fd, _frame((part, [sim.hand_over() for sim in sims])))
     except BrokenPipeError:  # the caller stopped reading: nothing left to do
         return
     except BaseException as exc:  # tell the caller what failed instead of leaving it waiting
-        _write_all(fd, _header(f"{type(exc).__name__}: {exc}"))
+        _write_all(fd, _frame(f"{type(exc).__name__}: {exc}"))
         raise
 
 
@@ -117,51 +117,80 @@ def _widen_pipe(fd: int) -> None:
 
 @dataclass
 class Worker:
-    """A running worker: the pipe it writes to and how to stop it."""
+    """A running worker: the pipe it writes to and how to stop it.
+
+    A thread reads the worker's frames as they come, up to :data:`AHEAD` windows ahead of the
+    caller, so that the worker never waits for the caller to read (a frame is larger than a
+    pipe's buffer).
+    """
 
     fd: int
     lines: list[str]
     pid: int | None = None
     proc: subprocess.Popen[bytes] | None = None
+    _frames: queue.Queue[bytearray | None] = field(init=False)
+    _stopping: threading.Event = field(init=False, default_factory=threading.Event)
+    _reader: threading.Thread = field(init=False)
 
-    def read_window(self) -> list[Batch]:
-        """The next window's batches, one per record type present."""
+    def __post_init__(self) -> None:
+        self._frames = queue.Queue(AHEAD)
+        self._reader = threading.Thread(target=self._read_frames, name="ats-sim-worker-reader")
+        self._reader.daemon = True
+
+    def _read_frames(self) -> None:
         try:
-            (n,) = _LEN.unpack(_read_exact(self.fd, _LEN.size))
-            header = pickle.loads(_read_exact(self.fd, n))
-            if isinstance(header, str):
-                raise RuntimeError(f"a simulation worker failed: {header}")
-            data = pa.py_buffer(_read_exact(self.fd, sum(size for _, size in header)))
-        except EOFError:
+            while True:
+                (n,) = _LEN.unpack(_read_exact(self.fd, _LEN.size))
+                if not self._put(_read_exact(self.fd, n)):
+                    return
+        except (EOFError, OSError):
+            self._put(None)
+
+    def _put(self, frame: bytearray | None) -> bool:
+        while not self._stopping.is_set():
+            try:
+                self._frames.put(frame, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read_window(self) -> tuple[TelemetryPart | None, list[LineWindow]]:
+        """The next window: the worker's telemetry part and each of its lines' window."""
+        if self._reader.ident is None:
+            # Started on first use, once every worker is forked (a fork copies one thread).
+            self._reader.start()
+        frame = self._frames.get()
+        if frame is None:
             raise RuntimeError(
                 f"a simulation worker ended before the run did (lines {', '.join(self.lines)}; "
                 f"exit status {self.stop()})"
-            ) from None
-        out, offset = [], 0
-        for name, size in header:
-            rtype = RECORD_TYPES[name]
-            out.append(
-                Batch(rtype, pa.ipc.read_record_batch(data.slice(offset, size), rtype.arrow_schema))
             )
-            offset += size
-        return out
+        payload = pickle.loads(frame)
+        if isinstance(payload, str):
+            raise RuntimeError(f"a simulation worker failed: {payload}")
+        part, windows = payload
+        return part, windows
 
     def stop(self) -> int | None:
         """End the worker (killed if still running) and return its exit status."""
+        self._stopping.set()
         status: int | None = None
         if self.proc is not None:
             if self.proc.poll() is None:
                 self.proc.kill()
             status = self.proc.wait(timeout=10)
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
         elif self.pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
             _, raw = os.waitpid(self.pid, 0)
             status = os.waitstatus_to_exitcode(raw)
             self.pid = None
-        if self.fd >= 0 and self.proc is None:
+        if self._reader.is_alive():  # the pipe's other end is closed: it ends at once
+            self._reader.join(timeout=10)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+        elif self.fd >= 0:
             os.close(self.fd)
         self.fd = -1
         return status

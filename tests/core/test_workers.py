@@ -92,27 +92,3 @@ def test_stopping_early_leaves_no_worker_behind(monkeypatch: pytest.MonkeyPatch)
     assert len(pids) == 1
     with pytest.raises(ProcessLookupError):  # killed and reaped, not a zombie
         os.kill(pids[0], 0)
-
-
-def test_a_window_merges_by_timestamp_ties_in_line_order_every_column_kept() -> None:
-    """The merge against the plain definition: every column of both lines, rows sorted by
-    timestamp with a stable sort of the lines' rows in line order, whatever order the parts
-    come in (a worker's part may arrive before the caller's)."""
-    import numpy as np
-    import pyarrow as pa
-
-    from ats_sim.engine import LineSim
-    from ats_sim.simulation import merge
-
-    sim = Simulation("event-surge", until="3h", seed=2, telemetry_interval_s=5)
-    lines = [LineSim(sim.spec, ln) for ln in sim.scenario.network.lines]
-    per_line = [ls.advance(sim.start_s + 7200) for ls in lines]
-    ids = [ln.id for ln in sim.scenario.network.lines]
-    merged = {b.type.name: b.data for b in merge(per_line[::-1], ids)}
-    for name in ("telemetry", "station_event", "alert"):
-        parts = [b.data for batches in per_line for b in batches if b.type.name == name]
-        assert len(parts) == 2 or (name == "alert" and parts), name  # few alerts by 07:00
-        table = pa.Table.from_batches(parts)
-        ts = table.column("timestamp").cast(pa.int64()).to_numpy()
-        want = table.take(np.argsort(ts, kind="stable")).combine_chunks()
-        assert pa.Table.from_batches([merged[name]]).equals(want), name
