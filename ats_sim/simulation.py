@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ats_sim._malloc import tune_allocators
+from ats_sim.clock import REPLAY_WINDOW_S
 from ats_sim.engine import DAY, LineSim, RunSpec
 from ats_sim.errors import ConfigError
 from ats_sim.records import Batch
@@ -195,7 +196,7 @@ class Simulation:
         telemetry_interval_s: float | None = None,
         workers: int = 1,
         lines: list[str] | None = None,
-        window_s: float = 300.0,
+        window_s: float = REPLAY_WINDOW_S,
         forever: bool = False,
         start_date: dt.date | None = None,
         emit_from: dt.datetime | None = None,

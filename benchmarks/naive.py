@@ -4,9 +4,10 @@ It makes the engine's telemetry records (every field of ``TELEMETRY``, one recor
 per tick) the way a first attempt would: every train is a SimPy process that wakes every
 tick, integrates its motion with scalar Python arithmetic, computes each field in Python
 (position interpolated along the line, load factor, weight, energy, flags, record id) and
-appends a dict; every 300 simulated seconds (the engine's window) the dicts become an Arrow
-batch of the record schema, the form in which the engine hands records on, and the batches
-are kept in memory, as the engine's into-memory replay keeps its records.
+appends a dict; every window of the engine's replays (``REPLAY_WINDOW_S``, 15 simulated
+minutes) the dicts become an Arrow batch of the record schema, the form in which the engine
+hands records on, and the batches are kept in memory, as the engine's into-memory replay keeps
+its records.
 
 Only its speed is of interest: its passenger model is a constant load and its dwell a
 constant 30 s. ``lean=True`` is the older, leaner variant kept for comparison: fewer fields,
@@ -21,13 +22,14 @@ from typing import Any
 import pyarrow as pa
 import simpy
 
+from ats_sim.clock import REPLAY_WINDOW_S
 from ats_sim.records import TELEMETRY
 from ats_sim.rolling_stock import RollingStock
 from ats_sim.scenario import load_scenario
 
 __all__ = ["naive_replay"]
 
-WINDOW_S = 300.0
+WINDOW_S = REPLAY_WINDOW_S
 EPOCH_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z; the value does not matter
 
 

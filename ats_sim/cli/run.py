@@ -189,7 +189,6 @@ def _run(
             telemetry_interval_s=interval,
             workers=workers,
             lines=_lines(lines),
-            window_s=300.0,
         )
         pacer = Pacer(pace, sim.start_s)
         if pace is not None:
