@@ -73,7 +73,9 @@ def telemetry_id_matrix(
     p, w = len(prefix), width
     matrix = np.empty((n, p + w + 1 + digits), np.uint8)
     matrix[:, :p] = prefix
-    matrix[:, p : p + w] = np.frombuffer(b"".join(names), np.uint8).reshape(-1, w)[train]
+    matrix[:, p : p + w] = np.take(
+        np.frombuffer(b"".join(names), np.uint8).reshape(-1, w), train, 0
+    )
     matrix[:, p + w] = ord("-")
     # The digits of each distinct timestamp, then one row per record.
     starts = np.flatnonzero(np.concatenate(([True], ts_ms[1:] != ts_ms[:-1])))
@@ -83,5 +85,5 @@ def telemetry_id_matrix(
         table[:, i] = value % 10 + ord("0")
         value //= 10
     run = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))
-    matrix[:, p + w + 1 :] = table[run]
+    matrix[:, p + w + 1 :] = np.take(table, run, 0)  # take: rows several times faster than [run]
     return matrix

@@ -26,8 +26,8 @@ from ats_sim.window_batches import (
     LineStrings,
     MirroredLine,
     assemble,
-    telemetry_part,
     window_batches,
+    window_part,
 )
 from ats_sim.workers import Worker, start_worker
 from ats_sim.workers import boundaries as boundaries_of
@@ -298,20 +298,16 @@ class Simulation:
             for b in boundaries:
                 for sim in own:
                     sim.run_to(b)
-                part = telemetry_part(own, positions)
-                parts = [] if part is None else [part]
-                windows = dict(zip(groups[0], (sim.hand_over() for sim in own), strict=True))
+                parts = [window_part(own, positions)]
                 for w in started:
-                    part, got = w.read_window()
-                    if part is not None:
-                        parts.append(part)
-                    for line_id, window in zip(w.lines, got, strict=True):
+                    part = w.read_window()
+                    for line_id, new_ids in zip(w.lines, part.new_ids, strict=True):
                         mirror = strings[line_id]
                         assert isinstance(mirror, MirroredLine)
-                        mirror.update(window)
-                        windows[line_id] = window
+                        mirror.update(new_ids)
+                    parts.append(part)
                 self.now_s = b
-                yield assemble(self.spec, lines, parts, [windows[i] for i in ids])
+                yield assemble(self.spec, lines, parts)
         finally:
             for w in started:
                 w.stop()

@@ -4,17 +4,17 @@ While a line runs, :class:`LineNotes` (mixed into :class:`ats_sim.engine.LineSim
 what happened: telemetry :class:`~ats_sim.sampling.Span` s, station-event and alert rows. At a
 window boundary the notes become records in two steps:
 
-1. :meth:`LineNotes.hand_over` / :func:`telemetry_part`, in the process that simulates the
-   lines: the spans are drawn into samples and every telemetry value is computed and rounded,
-   as NumPy columns in (tick, line, train) order, strings still as codes (a
-   :class:`TelemetryPart`). The record ids come as a byte matrix.
+1. :func:`window_part`, in the process that simulates the lines: the telemetry spans are drawn
+   into samples and every telemetry value is computed and rounded, as NumPy columns in (tick,
+   line, train) order with the strings still as codes and the record ids as a byte matrix (a
+   :class:`TelemetryPart`); the station events and alerts become record batches.
 2. :func:`assemble`, once per window in the calling process: the parts of every process are
-   merged in timestamp order with ties in line order, the codes become strings, and one Arrow
-   batch per record type is made.
+   merged in timestamp order with ties in line order, the telemetry codes become strings, and
+   one Arrow batch per record type is made.
 
 So a run in one process makes one part and never merges, and with worker processes most of
-the work (simulating, drawing, computing values) is done where the lines are simulated; only
-the assembly is left to the caller. Floats are rounded to each field's decimals so that JSON
+the work (simulating, drawing, computing values, building event rows) is done where the lines
+are simulated; only the assembly is left to the caller. Floats are rounded to each field's decimals so that JSON
 and columnar sinks hold the same values; a record does not depend on which other records share
 its part or its batch (``tests/core/test_window_batches.py``).
 """
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ats_sim.columns import constant, id_strings, telemetry_id_matrix, telemetry_ids
 from ats_sim.records import (
@@ -51,11 +52,13 @@ __all__ = [
     "STATUS",
     "LineNotes",
     "LineStrings",
-    "LineWindow",
+    "MirroredLine",
     "TelemetryPart",
+    "WindowPart",
     "assemble",
     "telemetry_part",
     "window_batches",
+    "window_part",
 ]
 
 STATUS = ("running", "dwelling", "turnaround")
@@ -121,14 +124,15 @@ class TelemetryPart:
 
 
 @dataclass(slots=True)
-class LineWindow:
-    """What one line hands over at a window boundary, besides its telemetry: its station
-    events and alerts (rows, time first), and the train and trip ids it added."""
+class WindowPart:
+    """A window's records of the lines one process simulates: telemetry as computed columns,
+    station events and alerts as finished batches (rows in timestamp then line order), and
+    the train and trip ids each line added (so that a caller can name a worker's codes)."""
 
-    events: list[tuple[Any, ...]]
-    alerts: list[tuple[Any, ...]]
-    new_train_ids: list[str]
-    new_trip_ids: list[str]
+    telemetry: TelemetryPart | None
+    station_events: pa.RecordBatch | None
+    alerts: pa.RecordBatch | None
+    new_ids: list[tuple[list[str], list[str]]]
 
 
 class LineNotes:
@@ -159,8 +163,8 @@ class LineNotes:
         """Every trip id so far as an Arrow column (extended, not rebuilt, as trips are added)."""
         return _extend(self)
 
-    def hand_over(self) -> LineWindow:
-        """The station events and alerts noted since the last call, and the ids added."""
+    def _take_rows(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The station-event and alert rows noted since the last call (station codes named)."""
         ids, names = self.station_ids, self.station_names
         events = [
             (t, tr, trip, d, ids[s], names[s], kind, pax, al, bo, left, wait, dwell, hw, sched)
@@ -170,9 +174,13 @@ class LineNotes:
         ]
         alerts = self._alerts
         self._events, self._alerts = [], []
+        return events, alerts
+
+    def _take_new_ids(self) -> tuple[list[str], list[str]]:
+        """The train and trip ids added since the last call."""
         trains, trips = self._handed
         self._handed = (len(self.train_ids), len(self.trip_ids))
-        return LineWindow(events, alerts, self.train_ids[trains:], self.trip_ids[trips:])
+        return self.train_ids[trains:], self.trip_ids[trips:]
 
 
 def _extend(strings: Any) -> pa.StringArray:
@@ -194,9 +202,10 @@ class MirroredLine:
         self.trip_ids: list[str] = []
         self._trips: pa.StringArray = pa.array([], pa.string())
 
-    def update(self, window: LineWindow) -> None:
-        self.train_ids.extend(window.new_train_ids)
-        self.trip_ids.extend(window.new_trip_ids)
+    def update(self, new_ids: tuple[list[str], list[str]]) -> None:
+        """Add the train and trip ids the worker's line added."""
+        self.train_ids.extend(new_ids[0])
+        self.trip_ids.extend(new_ids[1])
 
     def trip_array(self) -> pa.StringArray:
         return _extend(self)
@@ -207,9 +216,33 @@ def window_batches(lines: Sequence[LineNotes]) -> list[Batch]:
     call, one batch per record type that has rows; the notes are handed over."""
     if not lines:
         return []
-    part = telemetry_part(lines, list(range(len(lines))))
-    windows = [ln.hand_over() for ln in lines]
-    return assemble(lines[0].spec, lines, [] if part is None else [part], windows)
+    return assemble(lines[0].spec, lines, [window_part(lines, list(range(len(lines))))])
+
+
+def window_part(lines: Sequence[LineNotes], positions: Sequence[int]) -> WindowPart:
+    """Everything ``lines`` noted since the last call, computed (the notes are handed over);
+    ``positions`` are the lines' places in the network, in increasing order."""
+    rows = [ln._take_rows() for ln in lines]
+    spec = lines[0].spec
+    line_ids = [ln.line.id for ln in lines]
+    return WindowPart(
+        telemetry=telemetry_part(lines, positions),
+        station_events=_rows_batch(
+            spec,
+            line_ids,
+            STATION_EVENT,
+            [ev for ev, _ in rows],
+            lambda r, ms: f"{spec.run_id}-E-{r[1]}-{r[4]}-{r[6][0]}-{ms}",
+        ),
+        alerts=_rows_batch(
+            spec,
+            line_ids,
+            ALERT,
+            [al for _, al in rows],
+            lambda r, ms: f"{r[1]}-{'R' if r[3] == 'raised' else 'C'}",
+        ),
+        new_ids=[ln._take_new_ids() for ln in lines],
+    )
 
 
 def _starts(sizes: Sequence[int]) -> np.ndarray:
@@ -297,38 +330,33 @@ def telemetry_part(lines: Sequence[LineNotes], positions: Sequence[int]) -> Tele
     )
 
 
-def assemble(
-    spec: RunSpec,
-    lines: Sequence[LineStrings],
-    parts: list[TelemetryPart],
-    windows: Sequence[LineWindow],
-) -> list[Batch]:
-    """One batch per record type with rows: the telemetry ``parts`` merged in timestamp
-    order (ties in line order), and the lines' event and alert rows. ``lines`` and
-    ``windows`` are every line of the run, in network order."""
+def assemble(spec: RunSpec, lines: Sequence[LineStrings], parts: list[WindowPart]) -> list[Batch]:
+    """One batch per record type with rows, from the parts of every process: rows in
+    timestamp order, ties in line order. ``lines`` are every line of the run, in network
+    order (their strings name the telemetry codes)."""
     out = []
-    tel = _telemetry(spec, lines, parts)
+    tel = _telemetry(spec, lines, [p.telemetry for p in parts if p.telemetry is not None])
     if tel is not None:
         out.append(Batch(TELEMETRY, tel))
-    ev = _rows_batch(
-        spec,
-        lines,
-        STATION_EVENT,
-        [w.events for w in windows],
-        lambda r, ms: f"{spec.run_id}-E-{r[1]}-{r[4]}-{r[6][0]}-{ms}",
-    )
-    if ev is not None:
-        out.append(Batch(STATION_EVENT, ev))
-    al = _rows_batch(
-        spec,
-        lines,
-        ALERT,
-        [w.alerts for w in windows],
-        lambda r, ms: f"{r[1]}-{'R' if r[3] == 'raised' else 'C'}",
-    )
-    if al is not None:
-        out.append(Batch(ALERT, al))
+    line_ids = pa.array([ln.line_id for ln in lines], pa.string())
+    for rtype, got in (
+        (STATION_EVENT, [p.station_events for p in parts]),
+        (ALERT, [p.alerts for p in parts]),
+    ):
+        batch = _merged_rows([b for b in got if b is not None and b.num_rows], line_ids)
+        if batch is not None:
+            out.append(Batch(rtype, batch))
     return out
+
+
+def _merged_rows(batches: list[pa.RecordBatch], line_ids: pa.Array) -> pa.RecordBatch | None:
+    """Batches of rows in (timestamp, line) order, each holding whole lines, merged so."""
+    if len(batches) <= 1:
+        return batches[0] if batches else None
+    data = pa.concat_batches(batches)
+    ts = data.column("timestamp").cast(pa.int64()).to_numpy()
+    line = pc.index_in(data.column("line_id"), value_set=line_ids).to_numpy()
+    return data.take(pa.array(np.lexsort((line, ts)), pa.int64()))
 
 
 def _merged(parts: list[TelemetryPart]) -> TelemetryPart:
@@ -340,7 +368,7 @@ def _merged(parts: list[TelemetryPart]) -> TelemetryPart:
     order = np.lexsort((line, k))
 
     def cat(get: Any) -> np.ndarray:
-        return np.concatenate([get(p) for p in parts])[order]
+        return np.take(np.concatenate([get(p) for p in parts]), order, 0)
 
     ids = None
     if all(p.ids is not None for p in parts) and len({p.ids.shape[1] for p in parts}) == 1:  # type: ignore[union-attr]
@@ -378,7 +406,9 @@ def _telemetry(
     station_start = _starts([len(ln.station_ids) for ln in lines])[p.line]
     stations = pa.array([s for ln in lines for s in ln.station_ids], pa.string())
     cols: dict[str, Any] = {
-        **_common(spec, TELEMETRY, p.ts_ms, ids, _line_ids(lines, p.line, n)),
+        **_common(
+            spec, TELEMETRY, p.ts_ms, ids, _line_ids([ln.line_id for ln in lines], p.line, n)
+        ),
         "train_id": pa.array(train_ids, pa.string()).take(_indices(train)),
         "trip_id": (trips[0] if len(trips) == 1 else pa.concat_arrays(trips)).take(
             _indices(p.trip + _starts([len(t) for t in trips])[p.line])
@@ -405,16 +435,16 @@ def _common(
     }
 
 
-def _line_ids(lines: Sequence[LineStrings], line: np.ndarray, n: int) -> pa.StringArray:
-    """The line id column of ``n`` rows: ``line`` is each row's position in ``lines``."""
-    if len(lines) == 1:
-        return constant(lines[0].line_id, n)
-    return pa.array([ln.line_id for ln in lines], pa.string()).take(_indices(line))
+def _line_ids(ids: Sequence[str], line: np.ndarray, n: int) -> pa.StringArray:
+    """The line id column of ``n`` rows: ``line`` is each row's position in ``ids``."""
+    if len(ids) == 1:
+        return constant(ids[0], n)
+    return pa.array(ids, pa.string()).take(_indices(line))
 
 
 def _rows_batch(
     spec: RunSpec,
-    lines: Sequence[LineStrings],
+    line_ids: Sequence[str],
     rtype: RecordType,
     per_line: list[list[tuple[Any, ...]]],
     id_of: Any,
@@ -436,7 +466,7 @@ def _rows_batch(
     )
     ids = pa.array([id_of(r, int(ms)) for r, ms in zip(rows, ts_ms, strict=True)], pa.string())
     line = np.fromiter((x[1] for x in keyed), np.int64, len(keyed))
-    cols = _common(spec, rtype, ts_ms, ids, _line_ids(lines, line, len(rows)))
+    cols = _common(spec, rtype, ts_ms, ids, _line_ids(line_ids, line, len(rows)))
     names = [f.name for f in rtype.fields[len(cols) :]]
     for i, name in enumerate(names, start=1):
         cols[name] = [r[i] for r in rows]

@@ -8,12 +8,12 @@ it is a fresh interpreter running ``python -m ats_sim._worker`` that reads its s
 run, pickled, from stdin. Neither re-imports the caller's ``__main__``, so notebooks and
 scripts without a main guard work.
 
-Each worker hands over, per window, what :func:`ats_sim.window_batches.assemble` needs: its
-lines' telemetry as one :class:`~ats_sim.window_batches.TelemetryPart` (drawn, computed and
-rounded in the worker) and each line's station events, alerts and new train and trip ids. The
-caller assembles the window's batches from its own part and the workers'. On the pipe, each
-window is one frame: an 8-byte length, then the pickled ``(part, line windows)``. A frame that
-holds a string reports the worker's error instead.
+Each worker hands over, per window, a :class:`~ats_sim.window_batches.WindowPart` of its
+lines: telemetry drawn, computed and rounded in the worker, station events and alerts as
+record batches, and the train and trip ids its lines added. The caller assembles the window's
+batches from its own part and the workers' (:func:`ats_sim.window_batches.assemble`). On the
+pipe, each window is one frame: an 8-byte length, then the part pickled with its arrays out
+of band (:func:`_send`). A frame that holds a string reports the worker's error instead.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ats_sim.engine import LineSim, RunSpec
-from ats_sim.window_batches import LineWindow, TelemetryPart, telemetry_part
+from ats_sim.window_batches import WindowPart, window_part
 
 __all__ = ["AHEAD", "START", "Worker", "boundaries", "serve", "start_worker"]
 
@@ -80,9 +80,32 @@ def _read_exact(fd: int, n: int) -> bytearray:
     return buf
 
 
-def _frame(payload: Any) -> bytes:
-    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-    return _LEN.pack(len(data)) + data
+def _send(fd: int, payload: Any) -> None:
+    """One frame: its length, then the payload pickled with its arrays' memory out of band
+    (the pickle's length, the number and sizes of the buffers, the pickle, the buffers), so
+    that no array is copied into the pickle and the reader's arrays view the frame."""
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(payload, protocol=5, buffer_callback=buffers.append)
+    raws = [b.raw() for b in buffers]
+    head = struct.pack(f"<{len(raws) + 2}Q", len(data), len(raws), *(r.nbytes for r in raws))
+    total = len(head) + len(data) + sum(r.nbytes for r in raws)
+    for piece in (_LEN.pack(total), head, data, *raws):
+        _write_all(fd, piece)
+
+
+def _load(frame: bytearray) -> Any:
+    """The payload of a frame written by :func:`_send` (its arrays use the frame's memory)."""
+    view = memoryview(frame)
+    size, count = struct.unpack_from("<2Q", view)
+    sizes = struct.unpack_from(f"<{count}Q", view, 16)
+    at = 16 + 8 * count
+    data = view[at : at + size]
+    at += size
+    buffers = []
+    for n in sizes:
+        buffers.append(view[at : at + n])
+        at += n
+    return pickle.loads(data, buffers=buffers)
 
 
 def serve(spec: RunSpec, line_ids: list[str], start: float, window_s: float, fd: int) -> None:
@@ -96,12 +119,11 @@ def serve(spec: RunSpec, line_ids: list[str], start: float, window_s: float, fd:
         for b in boundaries(start, spec.until_s, window_s):
             for sim in sims:
                 sim.run_to(b)
-            part = telemetry_part(sims, positions)
-            _write_all(fd, _frame((part, [sim.hand_over() for sim in sims])))
+            _send(fd, window_part(sims, positions))
     except BrokenPipeError:  # the caller stopped reading: nothing left to do
         return
     except BaseException as exc:  # tell the caller what failed instead of leaving it waiting
-        _write_all(fd, _frame(f"{type(exc).__name__}: {exc}"))
+        _send(fd, f"{type(exc).__name__}: {exc}")
         raise
 
 
@@ -155,8 +177,8 @@ class Worker:
                 continue
         return False
 
-    def read_window(self) -> tuple[TelemetryPart | None, list[LineWindow]]:
-        """The next window: the worker's telemetry part and each of its lines' window."""
+    def read_window(self) -> WindowPart:
+        """The next window's records of the worker's lines."""
         if self._reader.ident is None:
             # Started on first use, once every worker is forked (a fork copies one thread).
             self._reader.start()
@@ -166,11 +188,11 @@ class Worker:
                 f"a simulation worker ended before the run did (lines {', '.join(self.lines)}; "
                 f"exit status {self.stop()})"
             )
-        payload = pickle.loads(frame)
+        payload = _load(frame)
         if isinstance(payload, str):
             raise RuntimeError(f"a simulation worker failed: {payload}")
-        part, windows = payload
-        return part, windows
+        part: WindowPart = payload
+        return part
 
     def stop(self) -> int | None:
         """End the worker (killed if still running) and return its exit status."""

@@ -12,7 +12,7 @@ import pytest
 from ats_sim.engine import LineSim
 from ats_sim.records import Batch
 from ats_sim.simulation import Simulation
-from ats_sim.window_batches import MirroredLine, assemble, telemetry_part, window_batches
+from ats_sim.window_batches import MirroredLine, assemble, window_batches, window_part
 
 
 def _sorted_by_time_then_line(per_line: list[list[Batch]], ids: list[str]) -> dict[str, pa.Table]:
@@ -63,22 +63,23 @@ def test_all_lines_at_once_equal_each_line_alone_sorted(scenario: str, warm_up: 
 
 
 def test_parts_from_separate_processes_assemble_into_the_same_batches() -> None:
-    """As with a worker: line R's part computed apart and its strings mirrored from what it
-    hands over; the parts may come in any order."""
+    """As with a worker: line R's part made apart and its strings mirrored from the ids it
+    added; the parts may come in any order."""
     sim = Simulation("event-surge", until="3h", seed=2, telemetry_interval_s=5)
-    ids = [ln.id for ln in sim.scenario.network.lines]
+    assert [ln.id for ln in sim.scenario.network.lines] == ["R", "B"]
     together = _sims(sim)
     r, b_line = _sims(sim)
     mirror = MirroredLine(r.line)
+    seen = set()
     for b in (sim.start_s + 900 * k for k in range(1, 13)):
         for ls in (*together, r, b_line):
             ls.run_to(b)
         want = _tables(window_batches(together))
-        parts = [telemetry_part([b_line], [1]), telemetry_part([r], [0])]
-        r_window = r.hand_over()
-        mirror.update(r_window)
-        got = assemble(
-            sim.spec, [mirror, b_line], [p for p in parts if p], [r_window, b_line.hand_over()]
-        )
-        assert _tables(got) == want
-    assert ids == ["R", "B"]
+        r_part = window_part([r], [0])
+        mirror.update(r_part.new_ids[0])
+        got = _tables(assemble(sim.spec, [mirror, b_line], [window_part([b_line], [1]), r_part]))
+        assert got.keys() == want.keys()
+        for name, table in got.items():
+            assert table.equals(want[name]), (name, b)
+            seen.add(name)
+    assert seen == {"telemetry", "station_event", "alert"}
