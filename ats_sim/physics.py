@@ -122,6 +122,7 @@ class _Dynamics:
     def of(
         cls, speed_limit_kmh: float, grade_permille: float, mass_kg: float, stock: RollingStock
     ) -> _Dynamics:
+        """The constants, by the same expressions as the integrator has always used."""
         return cls(
             mk=mass_kg * stock.rotating_mass_factor,
             A=stock.davis_a_n,
@@ -147,9 +148,10 @@ class _Trace:
     Two indexes let a distance find the first step it would change: ``reach_max[i]`` is the
     highest braking-curve reach ``x + v^2 / 2b`` after steps ``0..i`` (a running maximum, so it is
     sorted whether or not the reach itself ever dips), and ``short`` lists ``(i, reach)`` for the
-    few steps shorter than :data:`DT` (those that end at the speed limit), after which the loop
-    stops once within 1 um of the braking curve. Floats live in ``array('d')``, a quarter of the
-    memory of lists, and copied by ``memcpy`` when a run takes a prefix.
+    few steps shorter than :data:`DT` (in a free run, the one that ends at the speed limit),
+    after which the loop stops once within 1 um of the braking curve. Floats live in
+    ``array('d')``, a quarter of the memory of lists, and copied by ``memcpy`` when a run takes
+    a prefix.
     """
 
     t: array[float] = field(default_factory=lambda: array("d", [0.0]))
@@ -294,7 +296,12 @@ _FREE_RUN_LOCK = threading.Lock()
 def _free_run(
     speed_limit_kmh: float, grade_permille: float, mass_kg: float, stock: RollingStock
 ) -> _FreeRun:
-    """The shared free run of a (limit, grade, mass, stock); a few kB each (a weekday has ~570)."""
+    """The shared free run of a (limit, grade, mass, stock).
+
+    About 6 kB each at metro distances (a weekday uses ~570 of them, 3 MB, next to 13 MB of
+    profiles), so the bound caps free runs near 12 MB, where the profile cache may grow to
+    several hundred.
+    """
     return _FreeRun(_Dynamics.of(speed_limit_kmh, grade_permille, mass_kg, stock))
 
 
