@@ -184,6 +184,8 @@ class LineNotes:
 
 
 def _extend(strings: Any) -> pa.StringArray:
+    """``strings._trips``, the Arrow column of ``strings.trip_ids``, extended by the ids added
+    since it was last made (a day adds about a thousand trips; each window uses them all)."""
     done = len(strings._trips)
     if done < len(strings.trip_ids):
         new = pa.array(strings.trip_ids[done:], pa.string())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 import ats_sim.workers
@@ -86,9 +88,10 @@ def test_stopping_early_leaves_no_worker_behind(monkeypatch: pytest.MonkeyPatch)
 
     start = ats_sim.workers.start_worker
     monkeypatch.setattr("ats_sim.simulation.start_worker", recorded)
-    windows = Simulation("weekday", until="3h", workers=2).windows()
-    next(windows)
+    windows = Simulation("weekday", until="3h", workers=2, window_s=300).windows()
+    next(windows)  # the worker's reader thread now runs windows ahead
     windows.close()
     assert len(pids) == 1
     with pytest.raises(ProcessLookupError):  # killed and reaped, not a zombie
         os.kill(pids[0], 0)
+    assert not [t for t in threading.enumerate() if t.name == "ats-sim-worker-reader"]
