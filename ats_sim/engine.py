@@ -296,6 +296,7 @@ class LineSim(LineNotes):
             train.onboard[s] = 0
             train.passengers -= alight
             q = self.queues[s][d]
+            found = q.waiting(t_arr)  # the crowd the train finds; nothing changes it till boarding
             nxt = seq[k + 1] if k + 1 < len(seq) else s
             if k > 0:
                 self._event(
@@ -306,7 +307,7 @@ class LineSim(LineNotes):
                     alighted=alight,
                     boarded=0,
                     left=0,
-                    waiting=q.waiting(t_arr),
+                    waiting=found,
                     dwell=0.0,
                     headway=None,
                 )
@@ -314,9 +315,9 @@ class LineSim(LineNotes):
                 break
             # Platform crowding is judged on the crowd the train finds; then boarding, FIFO,
             # limited by room.
-            self._check_platform(s, d, q.waiting(t_arr), t_arr)
+            self._check_platform(s, d, found, t_arr)
             space = self.stock.boarding_limit - train.passengers
-            boarded_vec, left = q.board(t_arr, space, self.n)
+            boarded_vec, left = q.board(found, space, self.n)
             boarded = int(boarded_vec.sum())
             train.onboard += boarded_vec
             train.passengers += boarded

@@ -81,12 +81,12 @@ class PlatformQueue:
         """Passengers on the platform at time ``t``."""
         return int(np.searchsorted(self._times, t, side="right")) - self._head
 
-    def board(self, t: float, space: int, n_stations: int) -> tuple[np.ndarray, int]:
-        """Board up to ``space`` passengers present at ``t``, FIFO.
+    def board(self, present: int, space: int, n_stations: int) -> tuple[np.ndarray, int]:
+        """Board up to ``space`` of the ``present`` passengers waiting (``waiting(t)`` at the
+        time of boarding), FIFO.
 
         Returns boarded counts per destination station and how many were left behind.
         """
-        present = self.waiting(t)
         k = max(0, min(present, space))
         dests = self._dests[self._head : self._head + k]
         self._head += k
