@@ -16,6 +16,7 @@ samples (``tests/core/test_sampling.py`` holds them to one ``np.interp`` per sam
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -98,34 +99,49 @@ def _knot_index(
         g = g - back + fwd
 
 
-def _interp(
-    x: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray, t: np.ndarray, f: np.ndarray
-) -> np.ndarray:
-    """``np.interp(x, p.t, f_p)`` per sample, element for element the same arithmetic."""
-    gi = np.clip(g, lo, np.maximum(hi - 1, lo))
-    nxt = np.minimum(gi + 1, len(t) - 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = (f[nxt] - f[gi]) / (t[nxt] - t[gi])
-        out = slope * (x - t[gi]) + f[gi]
-    exact = (g < lo) | (g >= hi) | (t[np.clip(g, 0, len(t) - 1)] == x)
-    out[exact] = f[np.clip(g, lo, hi)][exact]
-    return out
+class _Interp:
+    """``np.interp(x, p.t, f_p)`` per sample for several ``f`` on the same knots, element for
+    element the same arithmetic; what only depends on the knots is worked out once."""
+
+    def __init__(
+        self, x: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray, t: np.ndarray
+    ) -> None:
+        gi = np.clip(g, lo, np.maximum(hi - 1, lo))
+        self.gi = gi
+        self.nxt = np.minimum(gi + 1, len(t) - 1)
+        t_gi = np.take(t, gi)
+        self.span = np.take(t, self.nxt) - t_gi
+        self.offset = x - t_gi
+        self.exact = np.flatnonzero(
+            (g < lo) | (g >= hi) | (np.take(t, np.clip(g, 0, len(t) - 1)) == x)
+        )
+        self.at = np.take(np.clip(g, lo, hi), self.exact)
+
+    def __call__(self, f: np.ndarray) -> np.ndarray:
+        f_gi = np.take(f, self.gi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = (np.take(f, self.nxt) - f_gi) / self.span
+            out = slope * self.offset + f_gi
+        out[self.exact] = np.take(f, self.at)
+        return out
 
 
 def draw(spans: list[Span], dt: float) -> Samples:
     """Every sample of ``spans`` (at ``k * dt`` seconds), in span order."""
     k0 = _ints(spans, lambda s: s.k0)
     counts = _ints(spans, lambda s: s.k1) - k0
-    of = np.repeat(np.arange(len(spans)), counts)
     starts = np.cumsum(counts) - counts
-    k = np.arange(int(counts.sum()), dtype=np.int64) - starts[of] + k0[of]
+    k = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts - k0, counts)
+
+    def of(per_span: np.ndarray) -> np.ndarray:  # each span's value, once per sample
+        return np.repeat(per_span, counts)
 
     phases = [s.phase for s in spans]
-    t0 = _floats(phases, lambda p: p.t0)[of]
-    aux = _floats(phases, lambda p: p.aux_w)[of]
-    e0 = _floats(phases, lambda p: p.energy_j)[of]
-    r0 = _floats(phases, lambda p: p.regen_j)[of]
-    c0 = _floats(phases, lambda p: p.chainage)[of]
+    t0 = of(_floats(phases, lambda p: p.t0))
+    aux = of(_floats(phases, lambda p: p.aux_w))
+    e0 = of(_floats(phases, lambda p: p.energy_j))
+    r0 = of(_floats(phases, lambda p: p.regen_j))
+    c0 = of(_floats(phases, lambda p: p.chainage))
     trel = k * dt - t0
 
     # Standing still (no profile): the whole window in one go.
@@ -137,7 +153,7 @@ def draw(spans: list[Span], dt: float) -> Samples:
     regen = r0.copy()
 
     # Running: every running sample at once, against the knots of the window's run profiles.
-    running = np.flatnonzero(_ints(phases, lambda p: p.profile is not None)[of])
+    running = np.flatnonzero(of(_ints(phases, lambda p: p.profile is not None)))
     if len(running):
         _draw_running(
             running, phases, of, trel, c0, aux, e0, r0, chain, speed, acc, power, energy, regen
@@ -151,20 +167,20 @@ def draw(spans: list[Span], dt: float) -> Samples:
         power,
         energy,
         regen,
-        train=_ints(spans, lambda s: s.train)[of],
-        trip=_ints(phases, lambda p: p.trip_code)[of],
-        direction=_ints(phases, lambda p: p.direction)[of],
-        status=_ints(phases, lambda p: p.kind)[of],
-        prev=_ints(phases, lambda p: p.prev_code)[of],
-        next=_ints(phases, lambda p: p.next_code)[of],
-        passengers=_ints(phases, lambda p: p.passengers)[of],
+        train=of(_ints(spans, lambda s: s.train)),
+        trip=of(_ints(phases, lambda p: p.trip_code)),
+        direction=of(_ints(phases, lambda p: p.direction)),
+        status=of(_ints(phases, lambda p: p.kind)),
+        prev=of(_ints(phases, lambda p: p.prev_code)),
+        next=of(_ints(phases, lambda p: p.next_code)),
+        passengers=of(_ints(phases, lambda p: p.passengers)),
     )
 
 
 def _draw_running(
     running: np.ndarray,
     phases: list[Any],
-    of: np.ndarray,
+    of: Callable[[np.ndarray], np.ndarray],
     trel: np.ndarray,
     c0: np.ndarray,
     aux: np.ndarray,
@@ -187,17 +203,18 @@ def _draw_running(
     span_code = np.fromiter(
         (-1 if p.profile is None else codes[id(p.profile)] for p in phases), np.int64, len(phases)
     )
-    code = span_code[of][running]
-    sign = _floats(phases, lambda p: p.sign)[of][running]
+    code = of(span_code)[running]
+    sign = of(_floats(phases, lambda p: p.sign))[running]
     first, last, t, x, v, a, pw, rg_j, dr_j = _knots(profiles)
     tr = np.minimum(trel[running], t[last][code])
     g = _knot_index(tr, code, first, last, t)
     lo, hi = first[code], last[code]
-    chain[running] = c0[running] + sign * _interp(tr, g, lo, hi, t, x)
-    speed[running] = _interp(tr, g, lo, hi, t, v)
+    interp = _Interp(tr, g, lo, hi, t)
+    chain[running] = c0[running] + sign * interp(x)
+    speed[running] = interp(v)
     j = np.clip(g, lo, hi)
     acc[running] = a[j]
     power[running] = pw[j] + aux[running]
-    rg = _interp(tr, g, lo, hi, t, rg_j)
-    energy[running] = e0[running] + _interp(tr, g, lo, hi, t, dr_j) - rg + aux[running] * tr
+    rg = interp(rg_j)
+    energy[running] = e0[running] + interp(dr_j) - rg + aux[running] * tr
     regen[running] = r0[running] + rg
