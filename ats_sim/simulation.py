@@ -288,13 +288,13 @@ class Simulation:
         network = self.scenario.network
         own = [LineSim(self.spec, network.line(i)) for i in groups[0]]
         positions = [ids.index(i) for i in groups[0]]
-        strings: dict[str, LineStrings] = {sim.line.id: sim for sim in own}
+        mirrors = {i: MirroredLine(network.line(i)) for g in groups[1:] for i in g}
+        strings: dict[str, LineStrings] = {**mirrors, **{sim.line.id: sim for sim in own}}
+        lines = [strings[i] for i in ids]
         started: list[Worker] = []
         try:
             for g in groups[1:]:
                 started.append(start_worker(self.spec, g, self.start_s, self.window_s))
-                strings.update((i, MirroredLine(network.line(i))) for i in g)
-            lines = [strings[i] for i in ids]
             for b in boundaries:
                 for sim in own:
                     sim.run_to(b)
@@ -302,9 +302,7 @@ class Simulation:
                 for w in started:
                     part = w.read_window()
                     for line_id, new_ids in zip(w.lines, part.new_ids, strict=True):
-                        mirror = strings[line_id]
-                        assert isinstance(mirror, MirroredLine)
-                        mirror.update(new_ids)
+                        mirrors[line_id].update(new_ids)
                     parts.append(part)
                 self.now_s = b
                 yield assemble(self.spec, lines, parts)
