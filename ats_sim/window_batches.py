@@ -372,9 +372,8 @@ def _merged(parts: list[TelemetryPart]) -> TelemetryPart:
     def cat(get: Any) -> np.ndarray:
         return np.take(np.concatenate([get(p) for p in parts]), order, 0)
 
-    ids = None
-    if all(p.ids is not None for p in parts) and len({p.ids.shape[1] for p in parts}) == 1:  # type: ignore[union-attr]
-        ids = cat(lambda p: p.ids)
+    widths = {None if p.ids is None else p.ids.shape[1] for p in parts}
+    ids = cat(lambda p: p.ids) if len(widths) == 1 and None not in widths else None
     return TelemetryPart(
         k=k[order],
         ts_ms=cat(lambda p: p.ts_ms),

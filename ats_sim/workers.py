@@ -128,7 +128,8 @@ def serve(spec: RunSpec, line_ids: list[str], start: float, window_s: float, fd:
 
 
 def _widen_pipe(fd: int) -> None:
-    """Let a worker run up to about a window ahead of the caller (Linux; elsewhere a no-op)."""
+    """A 1 MiB pipe, so that a frame passes in a few reads rather than one per 64 KiB (Linux;
+    elsewhere a no-op). Running ahead is the reader thread's job (:data:`AHEAD`)."""
     try:
         import fcntl
 
