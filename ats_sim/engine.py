@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import simpy
 
+from ats_sim.columns import Codebook
 from ats_sim.network import Line
 from ats_sim.physics import RunProfile, run_profile
 from ats_sim.records import (
@@ -187,7 +187,9 @@ class LineSim(LineNotes):
         self._period_headways = [p.headway_s * factor for p in self.ops.periods]
         self._power_limit_w = self.thr.high_power_fraction * self.stock.rated_power_kw * 1000.0
         self._tel: list[Span] = []
-        self._trips: pa.StringArray = pa.array([], pa.string())
+        self.train_book = Codebook(self.train_ids)
+        self.trip_book = Codebook(self.trip_ids)
+        self.station_book = Codebook(self.station_ids)
         self._events: list[tuple[Any, ...]] = []
         self._alerts: list[tuple[Any, ...]] = []
         self._handed = (0, 0)

@@ -30,7 +30,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ats_sim.columns import constant, id_strings, telemetry_id_matrix, telemetry_ids
+from ats_sim.columns import (
+    Codebook,
+    constant,
+    id_strings,
+    take_strings,
+    telemetry_id_matrix,
+    telemetry_ids,
+)
 from ats_sim.records import (
     ALERT,
     SCHEMA_VERSION,
@@ -62,6 +69,7 @@ __all__ = [
 ]
 
 STATUS = ("running", "dwelling", "turnaround")
+_STATUS_BOOK = Codebook(list(STATUS))
 
 #: Telemetry fields a :class:`TelemetryPart` holds as final values (rounded where they have
 #: decimals); the other fields are made from codes when the batch is assembled.
@@ -94,8 +102,9 @@ class LineStrings(Protocol):
     train_ids: list[str]
     trip_ids: list[str]
     station_ids: list[str]
-
-    def trip_array(self) -> pa.StringArray: ...
+    train_book: Codebook
+    trip_book: Codebook
+    station_book: Codebook
 
 
 @dataclass(slots=True)
@@ -149,8 +158,10 @@ class LineNotes:
     trip_ids: list[str]
     station_ids: list[str]
     station_names: list[str]
+    train_book: Codebook
+    trip_book: Codebook
+    station_book: Codebook
     _tel: list[Span]
-    _trips: pa.StringArray
     _events: list[tuple[Any, ...]]
     _alerts: list[tuple[Any, ...]]
     _handed: tuple[int, int]
@@ -158,10 +169,6 @@ class LineNotes:
     @property
     def line_id(self) -> str:
         return self.line.id
-
-    def trip_array(self) -> pa.StringArray:
-        """Every trip id so far as an Arrow column (extended, not rebuilt, as trips are added)."""
-        return _extend(self)
 
     def _take_rows(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """The station-event and alert rows noted since the last call (station codes named)."""
@@ -183,17 +190,6 @@ class LineNotes:
         return self.train_ids[trains:], self.trip_ids[trips:]
 
 
-def _extend(strings: Any) -> pa.StringArray:
-    """``strings._trips``, the Arrow column of ``strings.trip_ids``, extended by the ids added
-    since it was last made (a day adds about a thousand trips; each window uses them all)."""
-    done = len(strings._trips)
-    if done < len(strings.trip_ids):
-        new = pa.array(strings.trip_ids[done:], pa.string())
-        strings._trips = pa.concat_arrays([strings._trips, new]) if done else new
-    out: pa.StringArray = strings._trips
-    return out
-
-
 class MirroredLine:
     """A line simulated in a worker process, as the caller knows its strings."""
 
@@ -202,15 +198,14 @@ class MirroredLine:
         self.station_ids = [s.id for s in line.stations]
         self.train_ids: list[str] = []
         self.trip_ids: list[str] = []
-        self._trips: pa.StringArray = pa.array([], pa.string())
+        self.train_book = Codebook(self.train_ids)
+        self.trip_book = Codebook(self.trip_ids)
+        self.station_book = Codebook(self.station_ids)
 
     def update(self, new_ids: tuple[list[str], list[str]]) -> None:
         """Add the train and trip ids the worker's line added."""
         self.train_ids.extend(new_ids[0])
         self.trip_ids.extend(new_ids[1])
-
-    def trip_array(self) -> pa.StringArray:
-        return _extend(self)
 
 
 def window_batches(lines: Sequence[LineNotes]) -> list[Batch]:
@@ -403,20 +398,18 @@ def _telemetry(
         ids = id_strings(p.ids)
     else:
         ids = telemetry_ids(spec.run_id, train_ids, train, p.ts_ms)
-    trips = [ln.trip_array() for ln in lines]
+    trip_start = _starts([len(ln.trip_ids) for ln in lines])[p.line]
     station_start = _starts([len(ln.station_ids) for ln in lines])[p.line]
-    stations = pa.array([s for ln in lines for s in ln.station_ids], pa.string())
+    stations = [ln.station_book for ln in lines]
     cols: dict[str, Any] = {
         **_common(
             spec, TELEMETRY, p.ts_ms, ids, _line_ids([ln.line_id for ln in lines], p.line, n)
         ),
-        "train_id": pa.array(train_ids, pa.string()).take(_indices(train)),
-        "trip_id": (trips[0] if len(trips) == 1 else pa.concat_arrays(trips)).take(
-            _indices(p.trip + _starts([len(t) for t in trips])[p.line])
-        ),
-        "status": pa.array(STATUS, pa.string()).take(_indices(p.status)),
-        "prev_station": stations.take(_indices(p.prev + station_start)),
-        "next_station": stations.take(_indices(p.next + station_start)),
+        "train_id": take_strings([ln.train_book for ln in lines], train),
+        "trip_id": take_strings([ln.trip_book for ln in lines], p.trip + trip_start),
+        "status": take_strings([_STATUS_BOOK], p.status),
+        "prev_station": take_strings(stations, p.prev + station_start),
+        "next_station": take_strings(stations, p.next + station_start),
         **p.values,
     }
     return _to_batch(TELEMETRY, cols, rounded=True)
@@ -440,7 +433,7 @@ def _line_ids(ids: Sequence[str], line: np.ndarray, n: int) -> pa.StringArray:
     """The line id column of ``n`` rows: ``line`` is each row's position in ``ids``."""
     if len(ids) == 1:
         return constant(ids[0], n)
-    return pa.array(ids, pa.string()).take(_indices(line))
+    return take_strings([Codebook(list(ids))], line)
 
 
 def _rows_batch(

@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ats_sim.columns import constant, telemetry_ids
+from ats_sim.columns import Codebook, constant, take_strings, telemetry_ids
 
 NAMES = st.lists(st.text("AB-0123456789xyzé", min_size=0, max_size=6), min_size=1, max_size=8)
 
@@ -71,3 +71,43 @@ def test_a_constant_column_repeats_its_value(value: str, n: int) -> None:
     col = constant(value, n)
     col.validate(full=True)
     assert col.to_pylist() == [value] * n
+
+
+def _books(width: int | None) -> st.SearchStrategy[list[list[list[str]]]]:
+    """Books, each a list of the batches of strings added to it; ``width``: all one width."""
+    text = st.text("AB-0123456789é", min_size=width or 0, max_size=5 if width is None else width)
+    return st.lists(
+        st.lists(st.lists(text, min_size=1, max_size=6), min_size=1, max_size=3),
+        min_size=1,
+        max_size=3,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(books=st.one_of(st.integers(1, 5).flatmap(_books), _books(None)), data=st.data())
+def test_codes_become_the_strings_they_name_as_the_books_grow(books, data) -> None:
+    """Books whose lists grow between uses (as trips are added): each column is Arrow's
+    ``take`` of the books' strings one after the other, whatever the strings' widths."""
+    lists: list[list[str]] = [[] for _ in books]
+    codebooks = [Codebook(x) for x in lists]
+    for step in range(max(len(b) for b in books)):
+        for x, growth in zip(lists, books, strict=True):
+            if step < len(growth):
+                x.extend(growth[step])
+        everything = [s for x in lists for s in x]
+        codes = np.array(
+            data.draw(st.lists(st.integers(0, len(everything) - 1), max_size=40)), np.int64
+        )
+        out = take_strings(codebooks, codes)
+        out.validate(full=True)
+        assert out.type == pa.string()
+        assert out.equals(pa.array(everything, pa.string()).take(pa.array(codes, pa.int64())))
+
+
+def test_strings_of_one_width_are_gathered_from_their_bytes() -> None:
+    """The fast path is the one taken for ids of one width (the engine's trains and trips)."""
+    book = Codebook(["R-01", "R-02"])
+    assert book._encoded() == (4, b"R-01R-02")
+    book.strings.append("R-3")
+    assert book._encoded() is None
+    assert take_strings([book], np.array([2, 0])).to_pylist() == ["R-3", "R-01"]
