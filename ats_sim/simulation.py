@@ -304,8 +304,11 @@ class Simulation:
                     for line_id, new_ids in zip(w.lines, part.new_ids, strict=True):
                         mirrors[line_id].update(new_ids)
                     parts.append(part)
+                batches = assemble(self.spec, lines, parts)
+                for w in started:  # the batches own their memory: the workers' slots are free
+                    w.release()
                 self.now_s = b
-                yield assemble(self.spec, lines, parts)
+                yield batches
         finally:
             for w in started:
                 w.stop()

@@ -136,12 +136,17 @@ class TelemetryPart:
 class WindowPart:
     """A window's records of the lines one process simulates: telemetry as computed columns,
     station events and alerts as finished batches (rows in timestamp then line order), and
-    the train and trip ids each line added (so that a caller can name a worker's codes)."""
+    the train and trip ids each line added (so that a caller can name a worker's codes).
+
+    A ``borrowed`` part views memory that is reused once its window is assembled (a worker's
+    shared slot): :func:`assemble` copies whatever of it would otherwise pass into a batch.
+    """
 
     telemetry: TelemetryPart | None
     station_events: pa.RecordBatch | None
     alerts: pa.RecordBatch | None
     new_ids: list[tuple[list[str], list[str]]]
+    borrowed: bool = False
 
 
 class LineNotes:
@@ -330,20 +335,32 @@ def telemetry_part(lines: Sequence[LineNotes], positions: Sequence[int]) -> Tele
 def assemble(spec: RunSpec, lines: Sequence[LineStrings], parts: list[WindowPart]) -> list[Batch]:
     """One batch per record type with rows, from the parts of every process: rows in
     timestamp order, ties in line order. ``lines`` are every line of the run, in network
-    order (their strings name the telemetry codes)."""
+    order (their strings name the telemetry codes). The batches own their memory, whether or
+    not a part is ``borrowed``."""
     out = []
     tel = _telemetry(spec, lines, [p.telemetry for p in parts if p.telemetry is not None])
     if tel is not None:
+        alone = [p for p in parts if p.telemetry is not None and len(p.telemetry)]
+        if len(alone) == 1 and alone[0].borrowed:  # its arrays passed into the batch as they are
+            tel = _copied(tel)
         out.append(Batch(TELEMETRY, tel))
     line_ids = pa.array([ln.line_id for ln in lines], pa.string())
     for rtype, got in (
-        (STATION_EVENT, [p.station_events for p in parts]),
-        (ALERT, [p.alerts for p in parts]),
+        (STATION_EVENT, [(p.station_events, p.borrowed) for p in parts]),
+        (ALERT, [(p.alerts, p.borrowed) for p in parts]),
     ):
-        batch = _merged_rows([b for b in got if b is not None and b.num_rows], line_ids)
+        present = [(b, lent) for b, lent in got if b is not None and b.num_rows]
+        batch = _merged_rows([b for b, _ in present], line_ids)
+        if batch is not None and len(present) == 1 and present[0][1]:
+            batch = _copied(batch)
         if batch is not None:
             out.append(Batch(rtype, batch))
     return out
+
+
+def _copied(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch in memory of its own."""
+    return batch.take(pa.array(np.arange(batch.num_rows), pa.int64()))
 
 
 def _merged_rows(batches: list[pa.RecordBatch], line_ids: pa.Array) -> pa.RecordBatch | None:

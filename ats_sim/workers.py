@@ -14,11 +14,19 @@ record batches, and the train and trip ids its lines added. The caller assembles
 batches from its own part and the workers' (:func:`ats_sim.window_batches.assemble`). On the
 pipe, each window is one frame: an 8-byte length, then the part pickled with its arrays out
 of band (:func:`_send`). A frame that holds a string reports the worker's error instead.
+
+A forked worker writes those arrays into memory it shares with the caller (a :class:`Ring` of
+slots) rather than through the pipe, which then carries only the pickle: the caller's arrays
+view the slot, with no copy through the kernel and no fresh pages to fault in every window.
+The worker fills the slots in turn; the caller hands a window's slot back (a byte on a second
+pipe) once it has assembled the window (:meth:`Worker.release`), and the worker waits for a
+free slot before it fills one. A part larger than a slot goes through the pipe.
 """
 
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import pickle
 import queue
@@ -35,7 +43,7 @@ from typing import Any
 from ats_sim.engine import LineSim, RunSpec
 from ats_sim.window_batches import WindowPart, window_part
 
-__all__ = ["AHEAD", "START", "Worker", "boundaries", "serve", "start_worker"]
+__all__ = ["AHEAD", "SLOT_BYTES", "START", "Ring", "Worker", "boundaries", "serve", "start_worker"]
 
 #: How worker processes start: ``"fork"`` where the platform forks safely, else ``"spawn"``.
 START = "fork" if sys.platform == "linux" else "spawn"
@@ -44,6 +52,47 @@ _LEN = struct.Struct("<Q")
 
 #: How many windows a worker may run ahead of the caller.
 AHEAD = 4
+
+#: The size of a :class:`Ring`'s slot: a forked worker's part larger than this (a window of
+#: many lines at a short telemetry interval) goes through the pipe instead.
+SLOT_BYTES = 32 << 20
+
+#: Where a buffer starts in a slot: a multiple of this many bytes.
+_ALIGN = 64
+
+
+class Ring:
+    """Shared memory for a forked worker's arrays: ``slots`` slots of ``slot_bytes`` each,
+    made before the fork so that the worker and the caller map the same pages. The worker
+    fills slot ``k % slots`` with its ``k``-th part; a slot is free again once the caller
+    has written a byte to ``credits`` (:meth:`Worker.release`)."""
+
+    def __init__(self, slots: int = AHEAD + 2, slot_bytes: int | None = None) -> None:
+        self.slots, self.slot_bytes = slots, slot_bytes or SLOT_BYTES
+        self.memory = mmap.mmap(-1, slots * self.slot_bytes)  # shared and anonymous
+        self.view = memoryview(self.memory)
+        self.credits_r, self.credits_w = os.pipe()
+        self.sent = 0
+
+    def slot(self, k: int) -> memoryview:
+        at = (k % self.slots) * self.slot_bytes
+        return self.view[at : at + self.slot_bytes]
+
+    def acquire(self) -> memoryview:
+        """The worker's side: the slot for its next part, once the caller has freed it."""
+        if self.sent >= self.slots and not os.read(self.credits_r, 1):
+            raise BrokenPipeError("the caller stopped reading")
+        self.sent += 1
+        return self.slot(self.sent - 1)
+
+
+def _layout(sizes: tuple[int, ...]) -> list[int]:
+    """Where each buffer of ``sizes`` starts in a slot (aligned) and, last, the bytes used."""
+    at, out = 0, []
+    for n in sizes:
+        out.append(at)
+        at += -(-n // _ALIGN) * _ALIGN
+    return [*out, at]
 
 
 def boundaries(start: float, until: float | None, window_s: float) -> Iterator[float]:
@@ -80,37 +129,59 @@ def _read_exact(fd: int, n: int) -> bytearray:
     return buf
 
 
-def _send(fd: int, payload: Any) -> None:
+def _send(fd: int, payload: Any, slot: memoryview | None = None) -> None:
     """One frame: its length, then the payload pickled with its arrays' memory out of band
-    (the pickle's length, the number and sizes of the buffers, the pickle, the buffers), so
-    that no array is copied into the pickle and the reader's arrays view the frame."""
+    (whether the buffers are in a ``slot``, the pickle's length, the number and sizes of the
+    buffers, the pickle, then the buffers unless they are in the slot), so that no array is
+    copied into the pickle and the reader's arrays view the frame or the slot."""
     buffers: list[pickle.PickleBuffer] = []
     data = pickle.dumps(payload, protocol=5, buffer_callback=buffers.append)
     raws = [b.raw() for b in buffers]
-    head = struct.pack(f"<{len(raws) + 2}Q", len(data), len(raws), *(r.nbytes for r in raws))
-    total = len(head) + len(data) + sum(r.nbytes for r in raws)
-    for piece in (_LEN.pack(total), head, data, *raws):
+    sizes = tuple(r.nbytes for r in raws)
+    starts = _layout(sizes)
+    in_slot = slot is not None and bool(raws) and starts[-1] <= len(slot)
+    if in_slot:
+        assert slot is not None
+        for at, r in zip(starts, raws, strict=False):
+            slot[at : at + r.nbytes] = r
+    head = struct.pack(f"<{len(raws) + 3}Q", in_slot, len(data), len(raws), *sizes)
+    pieces: list[Any] = [head, data] if in_slot else [head, data, *raws]
+    _write_all(fd, _LEN.pack(len(head) + len(data) + (0 if in_slot else sum(sizes))))
+    for piece in pieces:
         _write_all(fd, piece)
 
 
-def _load(frame: bytearray) -> Any:
-    """The payload of a frame written by :func:`_send` (its arrays use the frame's memory)."""
+def _load(frame: bytearray, slot: memoryview | None = None) -> tuple[Any, bool]:
+    """The payload of a frame written by :func:`_send` (its arrays use the frame's memory,
+    or the ``slot``'s), and whether it is in the slot."""
     view = memoryview(frame)
-    size, count = struct.unpack_from("<2Q", view)
-    sizes = struct.unpack_from(f"<{count}Q", view, 16)
-    at = 16 + 8 * count
+    in_slot, size, count = struct.unpack_from("<3Q", view)
+    sizes = struct.unpack_from(f"<{count}Q", view, 24)
+    at = 24 + 8 * count
     data = view[at : at + size]
-    at += size
-    buffers = []
-    for n in sizes:
-        buffers.append(view[at : at + n])
-        at += n
-    return pickle.loads(data, buffers=buffers)
+    if in_slot:
+        assert slot is not None
+        starts = _layout(sizes)
+        buffers = [slot[a : a + n] for a, n in zip(starts, sizes, strict=False)]
+    else:
+        at += size
+        buffers = []
+        for n in sizes:
+            buffers.append(view[at : at + n])
+            at += n
+    return pickle.loads(data, buffers=buffers), bool(in_slot)
 
 
-def serve(spec: RunSpec, line_ids: list[str], start: float, window_s: float, fd: int) -> None:
+def serve(
+    spec: RunSpec,
+    line_ids: list[str],
+    start: float,
+    window_s: float,
+    fd: int,
+    ring: Ring | None = None,
+) -> None:
     """Simulate ``line_ids`` (in network order) window by window, writing each window's
-    telemetry part and line windows to ``fd``."""
+    part to ``fd``, its arrays into the ``ring``'s slots when there is one."""
     try:
         network = spec.scenario.network
         sims = [LineSim(spec, network.line(i)) for i in line_ids]
@@ -119,7 +190,8 @@ def serve(spec: RunSpec, line_ids: list[str], start: float, window_s: float, fd:
         for b in boundaries(start, spec.until_s, window_s):
             for sim in sims:
                 sim.run_to(b)
-            _send(fd, window_part(sims, positions))
+            part = window_part(sims, positions)
+            _send(fd, part, None if ring is None else ring.acquire())
     except BrokenPipeError:  # the caller stopped reading: nothing left to do
         return
     except BaseException as exc:  # tell the caller what failed instead of leaving it waiting
@@ -151,6 +223,9 @@ class Worker:
     lines: list[str]
     pid: int | None = None
     proc: subprocess.Popen[bytes] | None = None
+    ring: Ring | None = None
+    _read: int = field(init=False, default=0)
+    _held: int = field(init=False, default=0)
     _frames: queue.Queue[bytearray | None] = field(init=False)
     _stopping: threading.Event = field(init=False, default_factory=threading.Event)
     _reader: threading.Thread = field(init=False)
@@ -179,7 +254,8 @@ class Worker:
         return False
 
     def read_window(self) -> WindowPart:
-        """The next window's records of the worker's lines."""
+        """The next window's records of the worker's lines. A part whose arrays are in the
+        worker's ring is ``borrowed``: its slot is reused after :meth:`release`."""
         if self._reader.ident is None:
             # Started on first use, once every worker is forked (a fork copies one thread).
             self._reader.start()
@@ -189,11 +265,23 @@ class Worker:
                 f"a simulation worker ended before the run did (lines {', '.join(self.lines)}; "
                 f"exit status {self.stop()})"
             )
-        payload = _load(frame)
+        slot = None if self.ring is None else self.ring.slot(self._read)
+        payload, borrowed = _load(frame, slot)
         if isinstance(payload, str):
             raise RuntimeError(f"a simulation worker failed: {payload}")
         part: WindowPart = payload
+        part.borrowed = borrowed
+        self._read += 1
+        self._held += 1
         return part
+
+    def release(self) -> None:
+        """Hand the slots of the parts read so far back to the worker (their windows are
+        assembled: nothing views them any more)."""
+        if self.ring is not None and self._held:
+            with contextlib.suppress(BrokenPipeError):  # the worker has ended: none needed
+                _write_all(self.ring.credits_w, b"\x01" * self._held)
+            self._held = 0
 
     def stop(self) -> int | None:
         """End the worker (killed if still running) and return its exit status."""
@@ -216,6 +304,9 @@ class Worker:
         elif self.fd >= 0:
             os.close(self.fd)
         self.fd = -1
+        if self.ring is not None:  # its memory is unmapped once no array views it
+            os.close(self.ring.credits_w)
+            self.ring = None
         return status
 
 
@@ -224,18 +315,22 @@ def start_worker(spec: RunSpec, line_ids: list[str], start: float, window_s: flo
     if START == "fork":
         read_fd, write_fd = os.pipe()
         _widen_pipe(write_fd)
+        ring = Ring()
         pid = os.fork()
         if pid == 0:  # the worker: simulate, then leave without running the caller's cleanup
             code = 1
             try:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller handles Ctrl-C
                 os.close(read_fd)
-                serve(spec, line_ids, start, window_s, write_fd)
+                os.close(ring.credits_w)
+                serve(spec, line_ids, start, window_s, write_fd, ring)
                 code = 0
             finally:
                 os._exit(code)
         os.close(write_fd)
-        return Worker(read_fd, line_ids, pid=pid)
+        os.close(ring.credits_r)
+        ring.credits_r = -1
+        return Worker(read_fd, line_ids, pid=pid, ring=ring)
     # The worker imports ats_sim from where this process did, installed or not.
     root = str(Path(__file__).resolve().parent.parent)
     env = {

@@ -4,6 +4,7 @@ each line gives on its own, sorted by timestamp with ties in line order, every c
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 
 import numpy as np
 import pyarrow as pa
@@ -83,3 +84,25 @@ def test_parts_from_separate_processes_assemble_into_the_same_batches() -> None:
             assert table.equals(want[name]), (name, b)
             seen.add(name)
     assert seen == {"telemetry", "station_event", "alert"}
+
+
+def test_a_borrowed_part_lends_no_memory_to_its_batches() -> None:
+    """A worker's part that views its shared slot, alone in its window: the batches keep
+    their records when the slot is written over by the worker's next part."""
+    sim = Simulation("event-surge", until="3h", seed=2, telemetry_interval_s=5)
+    r, b_line = _sims(sim)
+    mirror = MirroredLine(r.line)
+    r.run_to(sim.start_s + 5400)
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(window_part([r], [0]), protocol=5, buffer_callback=buffers.append)
+    slot = [bytearray(b.raw()) for b in buffers]
+    part = pickle.loads(data, buffers=slot)
+    part.borrowed = True
+    mirror.update(part.new_ids[0])
+    batches = assemble(sim.spec, [mirror, b_line], [part])
+    before = {b.type.name: b.data.to_pylist() for b in batches}
+    assert before.keys() == {"telemetry", "station_event", "alert"}
+    for memory in slot:
+        memory[:] = bytes(len(memory))
+    after = {b.type.name: b.data.to_pylist() for b in batches}
+    assert not [name for name in before if after[name] != before[name]]

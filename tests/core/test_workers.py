@@ -24,6 +24,32 @@ def test_workers_forked_or_started_afresh_give_the_records_of_one_process(
     assert one[1] > 5_000
 
 
+def test_parts_in_shared_slots_reused_or_too_large_for_one_give_the_same_records(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A forked worker's parts go through its ring of shared slots, each slot reused once the
+    caller has assembled its window (many more windows than slots); a part larger than a slot
+    goes through the pipe."""
+    sizes: list[tuple[int, bool]] = []
+
+    def noted(frame: bytearray, slot: object = None):  # type: ignore[no-untyped-def]
+        payload, in_slot = load(frame, slot)
+        sizes.append((len(frame), in_slot))
+        return payload, in_slot
+
+    load = ats_sim.workers._load
+    monkeypatch.setattr(ats_sim.workers, "START", "fork")
+    monkeypatch.setattr(ats_sim.workers, "SLOT_BYTES", 400_000)
+    monkeypatch.setattr(ats_sim.workers, "_load", noted)
+    kw = dict(until="4h", seed=5, telemetry_interval_s=2, window_s=300)
+    one = digest(Simulation("weekday", **kw))  # type: ignore[arg-type]
+    assert digest(Simulation("weekday", workers=2, **kw)) == one  # type: ignore[arg-type]
+    in_slots = [n for n, lent in sizes if lent]
+    assert len(in_slots) > 3 * ats_sim.workers.Ring().slots  # every slot used several times
+    assert max(in_slots) < 10_000  # only the pickle went through the pipe
+    assert any(not lent and n > 400_000 for n, lent in sizes)  # too large: through the pipe
+
+
 def test_workers_read_without_readv_as_on_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     """Where ``os.readv`` does not exist (Windows), frames are read with ``os.read``."""
     import os
