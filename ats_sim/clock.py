@@ -14,9 +14,9 @@ __all__ = ["REPLAY_WINDOW_S", "Pacer", "parse_speed"]
 
 #: Simulated seconds per window of a replay (as fast as possible). Each window's records are
 #: built in one go, and every window costs a fixed amount besides its records, so a replay's
-#: windows are long: 15 minutes is about 34,000 telemetry records at 1 s (38 trains) and about
-#: 1,100 at 30 s. Paced and live runs use short windows instead (:meth:`Pacer.window_for`).
-REPLAY_WINDOW_S = 900.0
+#: windows are long: 30 minutes is about 68,000 telemetry records at 1 s (38 trains) and about
+#: 2,300 at 30 s. Paced and live runs use short windows instead (:meth:`Pacer.window_for`).
+REPLAY_WINDOW_S = 1800.0
 
 
 def parse_speed(text: str | float | None) -> float | None:

@@ -139,19 +139,20 @@ def telemetry_id_matrix(
         return None
     prefix = np.frombuffer(f"{run_id}-T-".encode(), np.uint8)
     p, w = len(prefix), width
-    matrix = np.empty((n, p + w + 1 + digits), np.uint8)
-    matrix[:, :p] = prefix
-    matrix[:, p : p + w] = np.take(
-        np.frombuffer(b"".join(names), np.uint8).reshape(-1, w), train, 0
-    )
-    matrix[:, p + w] = ord("-")
-    # The digits of each distinct timestamp, then one row per record.
+    total = p + w + 1 + digits
+    # One row per distinct timestamp, every byte but the train id's...
     starts = np.flatnonzero(np.concatenate(([True], ts_ms[1:] != ts_ms[:-1])))
+    rows = np.empty((len(starts), total), np.uint8)
+    rows[:, :p] = prefix
+    rows[:, p + w] = ord("-")
     value = ts_ms[starts].copy()
-    table = np.empty((len(starts), digits), np.uint8)
-    for i in range(digits - 1, -1, -1):
-        table[:, i] = value % 10 + ord("0")
+    for i in range(total - 1, p + w, -1):
+        rows[:, i] = value % 10 + ord("0")
         value //= 10
+    # ... repeated for each of its records (rows as single items: one copy each), then the
+    # train ids written in.
     run = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))
-    matrix[:, p + w + 1 :] = np.take(table, run, 0)  # take: rows several times faster than [run]
+    matrix = np.take(rows.view(f"V{total}").ravel(), run).view(np.uint8).reshape(n, total)
+    names_v = np.frombuffer(b"".join(names), f"V{w}")
+    matrix[:, p : p + w] = np.take(names_v, train).view(np.uint8).reshape(n, w)
     return matrix

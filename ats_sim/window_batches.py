@@ -6,11 +6,11 @@ window boundary the notes become records in two steps:
 
 1. :func:`window_part`, in the process that simulates the lines: the telemetry spans are drawn
    into samples and every telemetry value is computed and rounded, as NumPy columns in (tick,
-   line, train) order with the strings still as codes and the record ids as a byte matrix (a
-   :class:`TelemetryPart`); the station events and alerts become record batches.
+   line, train) order with the strings still as codes (a :class:`TelemetryPart`); the
+   station events and alerts become record batches.
 2. :func:`assemble`, once per window in the calling process: the parts of every process are
-   merged in timestamp order with ties in line order, the telemetry codes become strings, and
-   one Arrow batch per record type is made.
+   merged in timestamp order with ties in line order, the telemetry codes become strings,
+   the record ids are made, and one Arrow batch per record type is made.
 
 So a run in one process makes one part and never merges, and with worker processes most of
 the work (simulating, drawing, computing values, building event rows) is done where the lines
@@ -33,9 +33,7 @@ import pyarrow.compute as pc
 from ats_sim.columns import (
     Codebook,
     constant,
-    id_strings,
     take_strings,
-    telemetry_id_matrix,
     telemetry_ids,
 )
 from ats_sim.records import (
@@ -113,8 +111,8 @@ class TelemetryPart:
 
     ``line`` is each row's line as its position in the network; ``train``, ``trip``,
     ``prev`` and ``next`` are codes within that line; ``values`` holds every field of
-    :data:`VALUE_FIELDS`, final. ``ids`` is the record ids as a byte matrix, one row per
-    record (``None`` where the ids are not of one width: they are then made when assembled).
+    :data:`VALUE_FIELDS`, final. The record ids are made when the parts are assembled: from
+    the train codes and timestamps, that takes less than gathering them would.
     """
 
     k: np.ndarray
@@ -126,7 +124,6 @@ class TelemetryPart:
     prev: np.ndarray
     next: np.ndarray
     values: dict[str, np.ndarray]
-    ids: np.ndarray | None
 
     def __len__(self) -> int:
         return len(self.k)
@@ -315,8 +312,6 @@ def telemetry_part(lines: Sequence[LineNotes], positions: Sequence[int]) -> Tele
         "is_overcrowded": lf > thr.overcrowding_load_factor,
         "is_high_power_draw": power_kw > thr.high_power_fraction * stock.rated_power_kw,
     }
-    train_ids = [t for ln in lines for t in ln.train_ids]
-    ids = telemetry_id_matrix(spec.run_id, train_ids, train, ts_ms)
     train_local = train - _starts([len(ln.train_ids) for ln in lines])[line_of]
     return TelemetryPart(
         k=ks,
@@ -328,7 +323,6 @@ def telemetry_part(lines: Sequence[LineNotes], positions: Sequence[int]) -> Tele
         prev=prev,
         next=nxt,
         values={f.name: _round(f, values[f.name]) for f in VALUE_FIELDS},
-        ids=ids,
     )
 
 
@@ -384,8 +378,6 @@ def _merged(parts: list[TelemetryPart]) -> TelemetryPart:
     def cat(get: Any) -> np.ndarray:
         return np.take(np.concatenate([get(p) for p in parts]), order, 0)
 
-    widths = {None if p.ids is None else p.ids.shape[1] for p in parts}
-    ids = cat(lambda p: p.ids) if len(widths) == 1 and None not in widths else None
     return TelemetryPart(
         k=k[order],
         ts_ms=cat(lambda p: p.ts_ms),
@@ -396,7 +388,6 @@ def _merged(parts: list[TelemetryPart]) -> TelemetryPart:
         prev=cat(lambda p: p.prev),
         next=cat(lambda p: p.next),
         values={f.name: cat(lambda p, n=f.name: p.values[n]) for f in VALUE_FIELDS},
-        ids=ids,
     )
 
 
@@ -411,10 +402,7 @@ def _telemetry(
     train_start = _starts([len(ln.train_ids) for ln in lines])[p.line]
     train_ids = [t for ln in lines for t in ln.train_ids]
     train = p.train + train_start
-    if p.ids is not None:
-        ids = id_strings(p.ids)
-    else:
-        ids = telemetry_ids(spec.run_id, train_ids, train, p.ts_ms)
+    ids = telemetry_ids(spec.run_id, train_ids, train, p.ts_ms)
     trip_start = _starts([len(ln.trip_ids) for ln in lines])[p.line]
     station_start = _starts([len(ln.station_ids) for ln in lines])[p.line]
     stations = [ln.station_book for ln in lines]

@@ -67,7 +67,8 @@ class Ring:
     fills slot ``k % slots`` with its ``k``-th part; a slot is free again once the caller
     has written a byte to ``credits`` (:meth:`Worker.release`)."""
 
-    def __init__(self, slots: int = AHEAD + 2, slot_bytes: int | None = None) -> None:
+    def __init__(self, slots: int = 3, slot_bytes: int | None = None) -> None:
+        # Three slots: the window the caller assembles and two the worker runs ahead.
         self.slots, self.slot_bytes = slots, slot_bytes or SLOT_BYTES
         self.memory = mmap.mmap(-1, slots * self.slot_bytes)  # shared and anonymous
         self.view = memoryview(self.memory)

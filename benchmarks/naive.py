@@ -4,7 +4,7 @@ It makes the engine's telemetry records (every field of ``TELEMETRY``, one recor
 per tick) the way a first attempt would: every train is a SimPy process that wakes every
 tick, integrates its motion with scalar Python arithmetic, computes each field in Python
 (position interpolated along the line, load factor, weight, energy, flags, record id) and
-appends a dict; every window of the engine's replays (``REPLAY_WINDOW_S``, 15 simulated
+appends a dict; every window of the engine's replays (``REPLAY_WINDOW_S``, 30 simulated
 minutes) the dicts become an Arrow batch of the record schema, the form in which the engine
 hands records on, and the batches are kept in memory, as the engine's into-memory replay keeps
 its records.

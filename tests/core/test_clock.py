@@ -57,7 +57,7 @@ def test_bad_speeds_are_refused(text: str) -> None:
 def test_paced_windows_are_small_so_records_flow_smoothly() -> None:
     assert Pacer(1.0, 0).window_for(0.25) == 0.25
     assert Pacer(60.0, 0).window_for(0.25) == 15.0
-    assert Pacer(None, 0).window_for() == REPLAY_WINDOW_S == 900.0
+    assert Pacer(None, 0).window_for() == REPLAY_WINDOW_S == 1800.0
 
 
 def test_a_scaled_replay_takes_the_wall_time_its_speed_says() -> None:
