@@ -54,8 +54,8 @@ class Samples:
     passengers: np.ndarray
 
 
-def _ints(spans: list[Span], get: Any) -> np.ndarray:
-    return np.fromiter(map(get, spans), np.int64, len(spans))
+def _ints(spans: list[Span], get: Any, dtype: Any = np.int64) -> np.ndarray:
+    return np.fromiter(map(get, spans), dtype, len(spans))
 
 
 def _floats(spans: list[Span], get: Any) -> np.ndarray:
@@ -167,12 +167,13 @@ def draw(spans: list[Span], dt: float) -> Samples:
         power,
         energy,
         regen,
-        train=of(_ints(spans, lambda s: s.train)),
-        trip=of(_ints(phases, lambda p: p.trip_code)),
+        # Codes (of strings named when a window is assembled) are narrow: less to move.
+        train=of(_ints(spans, lambda s: s.train, np.int32)),
+        trip=of(_ints(phases, lambda p: p.trip_code, np.int32)),
         direction=of(_ints(phases, lambda p: p.direction)),
-        status=of(_ints(phases, lambda p: p.kind)),
-        prev=of(_ints(phases, lambda p: p.prev_code)),
-        next=of(_ints(phases, lambda p: p.next_code)),
+        status=of(_ints(phases, lambda p: p.kind, np.int8)),
+        prev=of(_ints(phases, lambda p: p.prev_code, np.int32)),
+        next=of(_ints(phases, lambda p: p.next_code, np.int32)),
         passengers=of(_ints(phases, lambda p: p.passengers)),
     )
 

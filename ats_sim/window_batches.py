@@ -265,10 +265,10 @@ def telemetry_part(lines: Sequence[LineNotes], positions: Sequence[int]) -> Tele
     n_lines = len(lines)
     if n_lines > 1:  # each sample's line, and train codes made unique across the lines
         counts = [sum(s.k1 - s.k0 for s in sp) for sp in per_line]
-        line_of = np.repeat(np.arange(n_lines), counts)
+        line_of = np.repeat(np.arange(n_lines, dtype=np.int16), counts)
         train = sm.train + _starts([len(ln.train_ids) for ln in lines])[line_of]
     else:
-        line_of = np.zeros(len(sm.k), np.int64)
+        line_of = np.zeros(len(sm.k), np.int16)
         train = sm.train
     order = np.lexsort((train, sm.k))
     emit_from_k = math.ceil(spec.emit_from_s / dt - 1e-9)
@@ -312,12 +312,13 @@ def telemetry_part(lines: Sequence[LineNotes], positions: Sequence[int]) -> Tele
         "is_overcrowded": lf > thr.overcrowding_load_factor,
         "is_high_power_draw": power_kw > thr.high_power_fraction * stock.rated_power_kw,
     }
-    train_local = train - _starts([len(ln.train_ids) for ln in lines])[line_of]
+    if n_lines > 1:
+        train = (train - _starts([len(ln.train_ids) for ln in lines])[line_of]).astype(np.int32)
     return TelemetryPart(
         k=ks,
         ts_ms=ts_ms,
-        line=np.asarray(positions, np.int64)[line_of],
-        train=train_local,
+        line=np.asarray(positions, np.int16)[line_of],
+        train=train,
         trip=trip,
         status=status,
         prev=prev,
