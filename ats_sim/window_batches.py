@@ -113,6 +113,10 @@ class TelemetryPart:
     ``prev`` and ``next`` are codes within that line; ``values`` holds every field of
     :data:`VALUE_FIELDS`, final. The record ids are made when the parts are assembled: from
     the train codes and timestamps, that takes less than gathering them would.
+
+    A part whose ``order`` is given is not in order yet: its rows are the arrays' rows
+    ``order`` (the calling process leaves its own part so, and the merge puts it in order in
+    the same pass that merges it with the workers' parts).
     """
 
     k: np.ndarray
@@ -124,9 +128,14 @@ class TelemetryPart:
     prev: np.ndarray
     next: np.ndarray
     values: dict[str, np.ndarray]
+    order: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.k)
+        return len(self.k) if self.order is None else len(self.order)
+
+    def rows(self) -> np.ndarray:
+        """Which of the arrays' rows are the part's, in order."""
+        return np.arange(len(self.k)) if self.order is None else self.order
 
 
 @dataclass(slots=True)
@@ -218,14 +227,17 @@ def window_batches(lines: Sequence[LineNotes]) -> list[Batch]:
     return assemble(lines[0].spec, lines, [window_part(lines, list(range(len(lines))))])
 
 
-def window_part(lines: Sequence[LineNotes], positions: Sequence[int]) -> WindowPart:
+def window_part(
+    lines: Sequence[LineNotes], positions: Sequence[int], *, in_order: bool = True
+) -> WindowPart:
     """Everything ``lines`` noted since the last call, computed (the notes are handed over);
-    ``positions`` are the lines' places in the network, in increasing order."""
+    ``positions`` are the lines' places in the network, in increasing order. Unless
+    ``in_order``, the telemetry is left to be put in order when it is merged."""
     rows = [ln._take_rows() for ln in lines]
     spec = lines[0].spec
     line_ids = [ln.line.id for ln in lines]
     return WindowPart(
-        telemetry=telemetry_part(lines, positions),
+        telemetry=telemetry_part(lines, positions, in_order=in_order),
         station_events=_rows_batch(
             spec,
             line_ids,
@@ -249,9 +261,12 @@ def _starts(sizes: Sequence[int]) -> np.ndarray:
     return np.cumsum([0, *sizes[:-1]], dtype=np.int64)
 
 
-def telemetry_part(lines: Sequence[LineNotes], positions: Sequence[int]) -> TelemetryPart | None:
+def telemetry_part(
+    lines: Sequence[LineNotes], positions: Sequence[int], *, in_order: bool = True
+) -> TelemetryPart | None:
     """Draw the telemetry ``lines`` noted since the last call (their spans are handed over)
-    and compute every value; ``positions`` are the lines' places in the network."""
+    and compute every value; ``positions`` are the lines' places in the network. Unless
+    ``in_order``, the rows are left as drawn, with their ``order``."""
     first = lines[0]
     spec, dt, stock, thr = first.spec, first.dt, first.stock, first.thr
     per_line = []
@@ -276,15 +291,43 @@ def telemetry_part(lines: Sequence[LineNotes], positions: Sequence[int]) -> Tele
         order = order[sm.k[order] >= emit_from_k]
         if len(order) == 0:
             return None
-    ks = sm.k[order]
-    chain, speed, acc, power, energy, regen = (
-        c[order]
-        for c in (sm.chainage, sm.speed, sm.acceleration, sm.power_w, sm.energy_j, sm.regen_j)
-    )
-    train, line_of, trip, direction, status, prev, nxt, pax = (
-        c[order]
-        for c in (train, line_of, sm.trip, sm.direction, sm.status, sm.prev, sm.next, sm.passengers)
-    )
+    if in_order:
+        ks = sm.k[order]
+        chain, speed, acc, power, energy, regen = (
+            c[order]
+            for c in (sm.chainage, sm.speed, sm.acceleration, sm.power_w, sm.energy_j, sm.regen_j)
+        )
+        train, line_of, trip, direction, status, prev, nxt, pax = (
+            c[order]
+            for c in (
+                train,
+                line_of,
+                sm.trip,
+                sm.direction,
+                sm.status,
+                sm.prev,
+                sm.next,
+                sm.passengers,
+            )
+        )
+    else:  # every value is computed row by row: in order or not, the same
+        ks, chain, speed, acc, power, energy, regen = (
+            sm.k,
+            sm.chainage,
+            sm.speed,
+            sm.acceleration,
+            sm.power_w,
+            sm.energy_j,
+            sm.regen_j,
+        )
+        trip, direction, status, prev, nxt, pax = (
+            sm.trip,
+            sm.direction,
+            sm.status,
+            sm.prev,
+            sm.next,
+            sm.passengers,
+        )
     if n_lines > 1:
         lat = np.empty(len(chain))
         lon = np.empty(len(chain))
@@ -324,6 +367,7 @@ def telemetry_part(lines: Sequence[LineNotes], positions: Sequence[int]) -> Tele
         prev=prev,
         next=nxt,
         values={f.name: _round(f, values[f.name]) for f in VALUE_FIELDS},
+        order=None if in_order else order,
     )
 
 
@@ -369,20 +413,25 @@ def _merged_rows(batches: list[pa.RecordBatch], line_ids: pa.Array) -> pa.Record
 
 
 def _merged(parts: list[TelemetryPart]) -> TelemetryPart:
-    """The parts' rows in (tick, line) order; one line's rows are all in one part."""
-    if len(parts) == 1:
+    """The parts' rows in (tick, line) order; one line's rows are all in one part. Each
+    column is gathered once, from the parts' arrays one after the other."""
+    if len(parts) == 1 and parts[0].order is None:
         return parts[0]
-    k = np.concatenate([p.k for p in parts])
-    line = np.concatenate([p.line for p in parts])
-    order = np.lexsort((line, k))
+    rows = [p.rows() for p in parts]
+    k = np.concatenate([p.k[r] for p, r in zip(parts, rows, strict=True)])
+    line = np.concatenate([p.line[r] for p, r in zip(parts, rows, strict=True)])
+    starts = _starts([len(p.k) for p in parts])
+    order = np.concatenate([r + at for r, at in zip(rows, starts, strict=True)])
+    order = order[np.lexsort((line, k))]
 
     def cat(get: Any) -> np.ndarray:
-        return np.take(np.concatenate([get(p) for p in parts]), order, 0)
+        arrays = [get(p) for p in parts]
+        return np.take(arrays[0] if len(arrays) == 1 else np.concatenate(arrays), order, 0)
 
     return TelemetryPart(
-        k=k[order],
+        k=cat(lambda p: p.k),
         ts_ms=cat(lambda p: p.ts_ms),
-        line=line[order],
+        line=cat(lambda p: p.line),
         train=cat(lambda p: p.train),
         trip=cat(lambda p: p.trip),
         status=cat(lambda p: p.status),
