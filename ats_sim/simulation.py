@@ -298,7 +298,7 @@ class Simulation:
             for b in boundaries:
                 for sim in own:
                     sim.run_to(b)
-                parts = [window_part(own, positions, in_order=False)]  # merged in order
+                parts = [window_part(own, positions)]
                 for w in started:
                     part = w.read_window()
                     for line_id, new_ids in zip(w.lines, part.new_ids, strict=True):

@@ -5,18 +5,19 @@ what happened: telemetry :class:`~ats_sim.sampling.Span` s, station-event and al
 window boundary the notes become records in two steps:
 
 1. :func:`window_part`, in the process that simulates the lines: the telemetry spans are drawn
-   into samples and every telemetry value is computed and rounded, as NumPy columns in (tick,
-   line, train) order with the strings still as codes (a :class:`TelemetryPart`); the
-   station events and alerts become record batches.
+   into samples and every telemetry value is computed and rounded, as NumPy columns of the
+   rows as drawn, with the (tick, line, train) order they are to take and the strings still
+   as codes (a :class:`TelemetryPart`); the station events and alerts become record batches.
 2. :func:`assemble`, once per window in the calling process: the parts of every process are
-   merged in timestamp order with ties in line order, the telemetry codes become strings,
-   the record ids are made, and one Arrow batch per record type is made.
+   merged in timestamp order with ties in line order (each column gathered once, which also
+   puts each part's rows in order), the telemetry codes become strings, the record ids are
+   made, and one Arrow batch per record type is made.
 
-So a run in one process makes one part and never merges, and with worker processes most of
-the work (simulating, drawing, computing values, building event rows) is done where the lines
-are simulated; only the assembly is left to the caller. Floats are rounded to each field's decimals so that JSON
-and columnar sinks hold the same values; a record does not depend on which other records share
-its part or its batch (``tests/core/test_window_batches.py``).
+So with worker processes most of the work (simulating, drawing, computing values, building
+event rows) is done where the lines are simulated; only the assembly is left to the caller.
+Floats are rounded to each field's decimals so that JSON and columnar sinks hold the same
+values; a record does not depend on which other records share its part or its batch
+(``tests/core/test_window_batches.py``).
 """
 
 from __future__ import annotations
@@ -114,9 +115,9 @@ class TelemetryPart:
     :data:`VALUE_FIELDS`, final. The record ids are made when the parts are assembled: from
     the train codes and timestamps, that takes less than gathering them would.
 
-    A part whose ``order`` is given is not in order yet: its rows are the arrays' rows
-    ``order`` (the calling process leaves its own part so, and the merge puts it in order in
-    the same pass that merges it with the workers' parts).
+    The arrays hold the rows as they were drawn: the part's rows are the arrays' rows
+    ``order``, and the merge puts them in order in the same pass that merges the parts (every
+    value is computed row by row, so in order or not, the same).
     """
 
     k: np.ndarray
@@ -128,14 +129,10 @@ class TelemetryPart:
     prev: np.ndarray
     next: np.ndarray
     values: dict[str, np.ndarray]
-    order: np.ndarray | None = None
+    order: np.ndarray
 
     def __len__(self) -> int:
-        return len(self.k) if self.order is None else len(self.order)
-
-    def rows(self) -> np.ndarray:
-        """Which of the arrays' rows are the part's, in order."""
-        return np.arange(len(self.k)) if self.order is None else self.order
+        return len(self.order)
 
 
 @dataclass(slots=True)
@@ -227,17 +224,14 @@ def window_batches(lines: Sequence[LineNotes]) -> list[Batch]:
     return assemble(lines[0].spec, lines, [window_part(lines, list(range(len(lines))))])
 
 
-def window_part(
-    lines: Sequence[LineNotes], positions: Sequence[int], *, in_order: bool = True
-) -> WindowPart:
+def window_part(lines: Sequence[LineNotes], positions: Sequence[int]) -> WindowPart:
     """Everything ``lines`` noted since the last call, computed (the notes are handed over);
-    ``positions`` are the lines' places in the network, in increasing order. Unless
-    ``in_order``, the telemetry is left to be put in order when it is merged."""
+    ``positions`` are the lines' places in the network, in increasing order."""
     rows = [ln._take_rows() for ln in lines]
     spec = lines[0].spec
     line_ids = [ln.line.id for ln in lines]
     return WindowPart(
-        telemetry=telemetry_part(lines, positions, in_order=in_order),
+        telemetry=telemetry_part(lines, positions),
         station_events=_rows_batch(
             spec,
             line_ids,
@@ -261,12 +255,10 @@ def _starts(sizes: Sequence[int]) -> np.ndarray:
     return np.cumsum([0, *sizes[:-1]], dtype=np.int64)
 
 
-def telemetry_part(
-    lines: Sequence[LineNotes], positions: Sequence[int], *, in_order: bool = True
-) -> TelemetryPart | None:
+def telemetry_part(lines: Sequence[LineNotes], positions: Sequence[int]) -> TelemetryPart | None:
     """Draw the telemetry ``lines`` noted since the last call (their spans are handed over)
-    and compute every value; ``positions`` are the lines' places in the network. Unless
-    ``in_order``, the rows are left as drawn, with their ``order``."""
+    and compute every value, rows as drawn (with their ``order``); ``positions`` are the
+    lines' places in the network."""
     first = lines[0]
     spec, dt, stock, thr = first.spec, first.dt, first.stock, first.thr
     per_line = []
@@ -291,43 +283,8 @@ def telemetry_part(
         order = order[sm.k[order] >= emit_from_k]
         if len(order) == 0:
             return None
-    if in_order:
-        ks = sm.k[order]
-        chain, speed, acc, power, energy, regen = (
-            c[order]
-            for c in (sm.chainage, sm.speed, sm.acceleration, sm.power_w, sm.energy_j, sm.regen_j)
-        )
-        train, line_of, trip, direction, status, prev, nxt, pax = (
-            c[order]
-            for c in (
-                train,
-                line_of,
-                sm.trip,
-                sm.direction,
-                sm.status,
-                sm.prev,
-                sm.next,
-                sm.passengers,
-            )
-        )
-    else:  # every value is computed row by row: in order or not, the same
-        ks, chain, speed, acc, power, energy, regen = (
-            sm.k,
-            sm.chainage,
-            sm.speed,
-            sm.acceleration,
-            sm.power_w,
-            sm.energy_j,
-            sm.regen_j,
-        )
-        trip, direction, status, prev, nxt, pax = (
-            sm.trip,
-            sm.direction,
-            sm.status,
-            sm.prev,
-            sm.next,
-            sm.passengers,
-        )
+    # Every value is computed row by row, on the rows as drawn: the merge puts them in order.
+    chain, pax, power = sm.chainage, sm.passengers, sm.power_w
     if n_lines > 1:
         lat = np.empty(len(chain))
         lon = np.empty(len(chain))
@@ -336,38 +293,36 @@ def telemetry_part(
             lat[rows], lon[rows] = ln.line.position(chain[rows])
     else:
         lat, lon = first.line.position(chain)
-    ts_ms = spec.epoch_ms + np.round(ks * dt * 1000.0).astype(np.int64)
+    ts_ms = spec.epoch_ms + np.round(sm.k * dt * 1000.0).astype(np.int64)
     lf = pax / stock.capacity
     power_kw = power / 1000.0
     values = {
-        "direction": direction,
+        "direction": sm.direction,
         "chainage_m": chain,
         "latitude": lat,
         "longitude": lon,
-        "speed_kmh": speed * 3.6,
-        "acceleration_ms2": acc,
+        "speed_kmh": sm.speed * 3.6,
+        "acceleration_ms2": sm.acceleration,
         "passenger_count": pax,
         "load_factor": lf,
         "total_weight_tons": (stock.tare_mass_kg + pax * stock.passenger_mass_kg) / 1000.0,
         "power_draw_kw": power_kw,
-        "energy_kwh": energy / 3.6e6,
-        "regen_energy_kwh": regen / 3.6e6,
+        "energy_kwh": sm.energy_j / 3.6e6,
+        "regen_energy_kwh": sm.regen_j / 3.6e6,
         "is_overcrowded": lf > thr.overcrowding_load_factor,
         "is_high_power_draw": power_kw > thr.high_power_fraction * stock.rated_power_kw,
     }
-    if n_lines > 1:
-        train = (train - _starts([len(ln.train_ids) for ln in lines])[line_of]).astype(np.int32)
     return TelemetryPart(
-        k=ks,
+        k=sm.k,
         ts_ms=ts_ms,
         line=np.asarray(positions, np.int16)[line_of],
-        train=train,
-        trip=trip,
-        status=status,
-        prev=prev,
-        next=nxt,
+        train=sm.train,
+        trip=sm.trip,
+        status=sm.status,
+        prev=sm.prev,
+        next=sm.next,
         values={f.name: _round(f, values[f.name]) for f in VALUE_FIELDS},
-        order=None if in_order else order,
+        order=order,
     )
 
 
@@ -378,10 +333,7 @@ def assemble(spec: RunSpec, lines: Sequence[LineStrings], parts: list[WindowPart
     not a part is ``borrowed``."""
     out = []
     tel = _telemetry(spec, lines, [p.telemetry for p in parts if p.telemetry is not None])
-    if tel is not None:
-        alone = [p for p in parts if p.telemetry is not None and len(p.telemetry)]
-        if len(alone) == 1 and alone[0].borrowed:  # its arrays passed into the batch as they are
-            tel = _copied(tel)
+    if tel is not None:  # gathered into arrays of its own (see _merged)
         out.append(Batch(TELEMETRY, tel))
     line_ids = pa.array([ln.line_id for ln in lines], pa.string())
     for rtype, got in (
@@ -414,15 +366,16 @@ def _merged_rows(batches: list[pa.RecordBatch], line_ids: pa.Array) -> pa.Record
 
 def _merged(parts: list[TelemetryPart]) -> TelemetryPart:
     """The parts' rows in (tick, line) order; one line's rows are all in one part. Each
-    column is gathered once, from the parts' arrays one after the other."""
-    if len(parts) == 1 and parts[0].order is None:
-        return parts[0]
-    rows = [p.rows() for p in parts]
-    k = np.concatenate([p.k[r] for p, r in zip(parts, rows, strict=True)])
-    line = np.concatenate([p.line[r] for p, r in zip(parts, rows, strict=True)])
-    starts = _starts([len(p.k) for p in parts])
-    order = np.concatenate([r + at for r, at in zip(rows, starts, strict=True)])
-    order = order[np.lexsort((line, k))]
+    column is gathered once, from the parts' arrays one after the other, into an array of
+    its own (so that a batch never views a part's memory)."""
+    if len(parts) == 1:
+        order = parts[0].order
+    else:
+        k = np.concatenate([p.k[p.order] for p in parts])
+        line = np.concatenate([p.line[p.order] for p in parts])
+        starts = _starts([len(p.k) for p in parts])
+        order = np.concatenate([p.order + at for p, at in zip(parts, starts, strict=True)])
+        order = order[np.lexsort((line, k))]
 
     def cat(get: Any) -> np.ndarray:
         arrays = [get(p) for p in parts]
@@ -438,6 +391,7 @@ def _merged(parts: list[TelemetryPart]) -> TelemetryPart:
         prev=cat(lambda p: p.prev),
         next=cat(lambda p: p.next),
         values={f.name: cat(lambda p, n=f.name: p.values[n]) for f in VALUE_FIELDS},
+        order=np.arange(len(order)),
     )
 
 

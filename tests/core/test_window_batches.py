@@ -63,11 +63,9 @@ def test_all_lines_at_once_equal_each_line_alone_sorted(scenario: str, warm_up: 
     assert seen == {"telemetry", "station_event", "alert"}
 
 
-@pytest.mark.parametrize("in_order", [True, False])
-def test_parts_from_separate_processes_assemble_into_the_same_batches(in_order: bool) -> None:
+def test_parts_from_separate_processes_assemble_into_the_same_batches() -> None:
     """As with a worker: line R's part made apart and its strings mirrored from the ids it
-    added; the parts may come in any order, and the caller's own part may be left for the
-    merge to put in order."""
+    added; the parts may come in any order."""
     sim = Simulation("event-surge", until="3h", seed=2, telemetry_interval_s=5)
     assert [ln.id for ln in sim.scenario.network.lines] == ["R", "B"]
     together = _sims(sim)
@@ -80,8 +78,7 @@ def test_parts_from_separate_processes_assemble_into_the_same_batches(in_order: 
         want = _tables(window_batches(together))
         r_part = window_part([r], [0])
         mirror.update(r_part.new_ids[0])
-        own = window_part([b_line], [1], in_order=in_order)
-        got = _tables(assemble(sim.spec, [mirror, b_line], [own, r_part]))
+        got = _tables(assemble(sim.spec, [mirror, b_line], [window_part([b_line], [1]), r_part]))
         assert got.keys() == want.keys()
         for name, table in got.items():
             assert table.equals(want[name]), (name, b)
