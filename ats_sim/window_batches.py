@@ -108,7 +108,7 @@ class LineStrings(Protocol):
 
 @dataclass(slots=True)
 class TelemetryPart:
-    """A window's telemetry of some lines, rows in (tick, line, train) order.
+    """A window's telemetry of some lines, to be put in (tick, line, train) order.
 
     ``line`` is each row's line as its position in the network; ``train``, ``trip``,
     ``prev`` and ``next`` are codes within that line; ``values`` holds every field of
@@ -474,12 +474,6 @@ def _rows_batch(
     for i, name in enumerate(names, start=1):
         cols[name] = [r[i] for r in rows]
     return _to_batch(rtype, cols)
-
-
-def _indices(a: np.ndarray) -> pa.Array:
-    """Row positions for ``take`` (typed: an untyped ``pa.array`` of a NumPy array infers its
-    type, which costs about 130 us per call here)."""
-    return pa.array(a, pa.int64())
 
 
 def _round(f: Field, col: Any) -> Any:
