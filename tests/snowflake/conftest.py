@@ -23,6 +23,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -101,6 +102,18 @@ def snowflake_url(
 def unique_database() -> str:
     """A database name no other test uses."""
     return f"ATS_T_{uuid.uuid4().hex[:8].upper()}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_statement_timer_left() -> Iterator[None]:
+    """At the end of the session, cancel the connector's per-statement cancel timers still
+    pending (4.x starts one per statement; a statement that failed because a test stopped its
+    server may leave one). Left alone, a timer fires at exit against a server that is gone and
+    prints a traceback, and the interpreter waits for it first."""
+    yield
+    for thread in threading.enumerate():
+        if type(thread).__name__ == "_TrackedQueryCancellationTimer":
+            thread.cancel()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")
