@@ -140,11 +140,11 @@ def _send(fd: int, payload: Any, slot: memoryview | None = None) -> None:
     raws = [b.raw() for b in buffers]
     sizes = tuple(r.nbytes for r in raws)
     starts = _layout(sizes)
-    in_slot = slot is not None and bool(raws) and starts[-1] <= len(slot)
-    if in_slot:
-        assert slot is not None
+    in_slot = False
+    if slot is not None and raws and starts[-1] <= len(slot):
         for at, r in zip(starts, raws, strict=False):
             slot[at : at + r.nbytes] = r
+        in_slot = True
     head = struct.pack(f"<{len(raws) + 3}Q", in_slot, len(data), len(raws), *sizes)
     pieces: list[Any] = [head, data] if in_slot else [head, data, *raws]
     _write_all(fd, _LEN.pack(len(head) + len(data) + (0 if in_slot else sum(sizes))))
